@@ -1,0 +1,76 @@
+"""Axis layouts: a layout string such as ``"NCHW"``, ``"NHWC"`` or the chapter's ``"HWCN"`` names
+every axis of an array, and is mapped here to and from the canonical engine order
+``(N*C, *spatial)`` (spatial dims in ``D, H, W`` order). Parsing a string happens in ``_args`` (it
+raises the user-facing errors); this module only moves axes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Layout", "SPATIAL_LETTERS"]
+
+#: The spatial letters of the standard layouts, in canonical order, by number of spatial dims.
+SPATIAL_LETTERS = {1: "W", 2: "HW", 3: "DHW"}
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A parsed layout: ``letters`` names the array's axes in memory order; ``spatial`` lists the
+    spatial letters in canonical order."""
+
+    letters: str
+    spatial: str
+
+    @property
+    def batched(self) -> bool:
+        return "N" in self.letters
+
+    @property
+    def canonical_letters(self) -> str:
+        return ("N" if self.batched else "") + "C" + self.spatial
+
+    @property
+    def perm(self) -> tuple[int, ...]:
+        """Axes of the array, in canonical order (for ``np.transpose``)."""
+        return tuple(self.letters.index(c) for c in self.canonical_letters)
+
+    @property
+    def inverse_perm(self) -> tuple[int, ...]:
+        return tuple(int(i) for i in np.argsort(self.perm))
+
+    @property
+    def is_canonical(self) -> bool:
+        return self.letters == self.canonical_letters
+
+    def spatial_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        return tuple(shape[self.letters.index(c)] for c in self.spatial)
+
+    def batch_channels(self, shape: tuple[int, ...]) -> tuple[int, int]:
+        n = shape[self.letters.index("N")] if self.batched else 1
+        return n, shape[self.letters.index("C")]
+
+    def to_canonical(self, x: np.ndarray) -> np.ndarray:
+        """``x`` in this layout -> C-contiguous ``(N*C, *spatial)`` (a view when already so)."""
+        n, c = self.batch_channels(x.shape)
+        xc = x if self.is_canonical else x.transpose(self.perm)
+        return np.ascontiguousarray(xc).reshape((n * c,) + self.spatial_shape(x.shape))
+
+    def from_canonical(self, yc: np.ndarray, like_shape: tuple[int, ...]) -> np.ndarray:
+        """Canonical ``(N*C, *spatial')`` -> this layout, C-contiguous. ``like_shape`` is the shape
+        of the array in this layout that ``yc``'s batch and channels came from."""
+        n, c = self.batch_channels(like_shape)
+        lead = (n, c) if self.batched else (c,)
+        y = yc.reshape(lead + yc.shape[1:])
+        if self.is_canonical:
+            return y
+        return np.ascontiguousarray(y.transpose(self.inverse_perm))
+
+    def shape_from_canonical(self, lead_shape: tuple[int, ...], spatial: tuple[int, ...]):
+        """Shape in this layout of an array with the batch/channel sizes of ``lead_shape`` (a
+        shape in this layout) and the spatial sizes ``spatial`` (canonical order)."""
+        out = list(lead_shape)
+        for c, size in zip(self.spatial, spatial):
+            out[self.letters.index(c)] = size
+        return tuple(out)

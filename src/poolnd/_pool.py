@@ -1,0 +1,172 @@
+"""The generic driver: normalize -> geometry -> canonical layout -> engine -> indices -> layout out.
+
+Every public op, functional or layer, goes through :func:`forward` and :func:`backward`. This module
+composes; the window math lives in ``_geometry``, the checks in ``_args``, the loops in the engines.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _args, engines
+from ._geometry import Geometry
+from ._layout import Layout
+
+
+@dataclass(frozen=True)
+class Saved:
+    """What a layer keeps from its last forward so that backward needs nothing else.
+
+    ``arg`` is the window-local argmax (the max family only): the smallest int dtype that holds a
+    tap index, not PyTorch's int64 indices."""
+
+    params: _args.Params
+    geometry: Geometry
+    layout: Layout
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    dtype: np.dtype
+    engine: str
+    arg: np.ndarray | None
+
+
+def forward(p: _args.Params, input, *, keep: bool = False):
+    """Run the pooling call ``p`` on ``input``.
+
+    Returns ``y`` or ``(y, indices)`` (``p.return_indices``), and with ``keep=True`` also the
+    :class:`Saved` record for :func:`backward`: ``(result, saved)``.
+    """
+    x, lay, g = _args.bind(p, input)
+    eng_name = p.engine or engines.default()
+    eng = engines.get(eng_name)
+    xc = lay.to_canonical(x)
+    arg = None
+    if p.mode in ("max", "min"):
+        yc, arg = eng.max_forward(xc, g, minimum=p.mode == "min",
+                                  with_arg=p.return_indices or keep)
+    else:
+        yc = eng.avg_forward(xc, g, count_include_pad=p.count_include_pad,
+                             divisor_override=_divisor_override(p))
+    y = lay.from_canonical(yc, x.shape)
+    result = y
+    if p.return_indices:
+        result = (y, lay.from_canonical(g.plane_indices(arg), x.shape))
+    if not keep:
+        return result
+    return result, Saved(p, g, lay, x.shape, y.shape, x.dtype, eng_name, arg)
+
+
+def backward(saved: Saved, dy):
+    """Gradient w.r.t. the input of the forward that made ``saved``; ``dy`` has the output's
+    shape and layout. Returns an array of the input's shape, dtype and layout."""
+    p = saved.params
+    dy = _args.check_array(p.op + " backward", dy)
+    if dy.shape != saved.output_shape:
+        _args.fail(p.op + " backward", f"dy of shape {dy.shape} must have the shape of the last "
+                                       f"forward's output, {saved.output_shape}")
+    dyc = saved.layout.to_canonical(dy.astype(saved.dtype, copy=False))
+    eng = engines.get(saved.engine)
+    if p.mode in ("max", "min"):
+        dxc = eng.max_backward(dyc, saved.arg, saved.geometry)
+    else:
+        dxc = eng.avg_backward(dyc, saved.geometry, count_include_pad=p.count_include_pad,
+                               divisor_override=_divisor_override(p))
+    return saved.layout.from_canonical(dxc, saved.input_shape)
+
+
+def _divisor_override(p: _args.Params):
+    return 1 if p.mode == "sum" else p.divisor_override
+
+
+def pool(input, mode, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, *,
+         spatial_dims, layout=None, return_indices=False, count_include_pad=True,
+         divisor_override=None, engine=None):
+    """Pool over any number of spatial dims with one of the modes max, avg, min, sum.
+
+    ``y[b, o] = reduce over taps j of x[b, o * stride - pad_before + j * dilation]``, with padded
+    positions holding the mode's identity (never selected by max/min; counted by avg only with
+    ``count_include_pad=True``).
+
+    Parameters
+    ----------
+    input : array_like, shape ``(N, C, *spatial)`` or ``(C, *spatial)``, or as ``layout`` says
+    mode : {"max", "avg", "min", "sum"}
+    kernel_size, stride, dilation : int or tuple of ``spatial_dims`` ints
+        ``stride`` defaults to ``kernel_size``.
+    padding : int, tuple of ints, tuple of ``(before, after)`` pairs, "valid", "same" or "same_lower"
+        An int or tuple of ints pads both sides and is at most half the kernel (PyTorch's rule);
+        the pair and string forms take any pad >= 0 (ONNX's rule).
+    ceil_mode : bool
+        Round the output size up (a last window starting past the input and its left pad is
+        dropped, as in PyTorch).
+    spatial_dims : int
+        Number of trailing (or, with ``layout``, named) spatial dims to pool over; 1, 2, 3, 4, ...
+    layout : str, optional
+        Axis letters of input and output: ``N`` batch, ``C`` channels, spatial letters (``W``;
+        ``H W``; ``D H W``; any other letters beyond 3 dims, taken in the order written).
+        Default channels-first.
+    return_indices : bool
+        max/min only: also return PyTorch's int64 indices (flat offset inside the input plane).
+    count_include_pad, divisor_override
+        avg only, as in :func:`poolnd.avg_pool2d`.
+    engine : {"reference", "numpy"}, optional
+        Default: the fastest available.
+
+    Returns
+    -------
+    y : ndarray, or ``(y, indices)`` with ``return_indices=True``
+
+    Raises
+    ------
+    ValueError, TypeError
+        For any bad argument or input, naming the argument, the value and the rule.
+
+    Notes
+    -----
+    Output size per dim: ``floor((L + pad_before + pad_after - dilation*(k-1) - 1) / s) + 1``
+    (``ceil`` with ``ceil_mode``). Ties: the first maximum in row-major window order wins; a NaN
+    wins over any number, and the last NaN's index is returned.
+
+    Examples
+    --------
+    >>> import numpy as np, poolnd
+    >>> x = np.arange(16.0).reshape(1, 1, 2, 2, 2, 2)      # one plane, 4 spatial dims
+    >>> poolnd.pool(x, "sum", 2, spatial_dims=4).ravel()
+    array([120.])
+    >>> poolnd.pool(np.array([[4.0, 1.0, 3.0]]), "min", 2, stride=1, spatial_dims=1)
+    array([[1., 1.]])
+    """
+    if mode != "avg" and divisor_override is not None:
+        _args.fail("pool", f"divisor_override={divisor_override!r} applies to mode 'avg' only, "
+                           f"got mode={mode!r}")
+    p = _args.normalize("pool", mode, spatial_dims, kernel_size, stride, padding, dilation,
+                        ceil_mode, layout=layout, return_indices=return_indices,
+                        count_include_pad=count_include_pad, divisor_override=divisor_override,
+                        engine=engine, torch_empty_rule="any")
+    return forward(p, input)
+
+
+def global_pool(op: str, mode: str, input, spatial_dims, layout, engine):
+    """Pool each whole spatial plane to size 1, keeping the dims (ONNX GlobalMaxPool/AveragePool)."""
+    x = _args.check_array(op, input)
+    if spatial_dims is None:
+        if layout is not None:
+            lay = _args.parse_layout(op, layout, sum(c not in "NC" for c in str(layout)))
+            spatial_dims = len(lay.spatial)
+        else:
+            spatial_dims = x.ndim - 2
+            if spatial_dims < 1:
+                _args.fail(op, f"input of shape {x.shape} needs (N, C, *spatial) with at least one "
+                               f"spatial dim, or spatial_dims/layout to say which axes to pool")
+    if not isinstance(spatial_dims, (int, np.integer)) or isinstance(spatial_dims, bool) \
+            or spatial_dims < 1:
+        _args.fail(op, f"spatial_dims={spatial_dims!r} must be None or an int >= 1")
+    lay = _args.resolve_layout(op, _args.parse_layout(op, layout, spatial_dims), spatial_dims,
+                               x.shape)
+    kernel = lay.spatial_shape(x.shape)
+    if any(s == 0 for s in kernel):
+        _args.fail(op, f"input of shape {x.shape} has an empty spatial axis")
+    p = _args.normalize(op, mode, spatial_dims, kernel, 1, 0, 1, False, layout=lay.letters,
+                        engine=engine, torch_empty_rule="any")
+    return forward(p, x)
