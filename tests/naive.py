@@ -31,9 +31,9 @@ def count_windows(size, k, s, d, before, after, ceil_mode):
     while True:
         fits = start + ext <= padded
         if ceil_mode:
-            # a partial last window is kept while it covers something past the last full window
-            # and starts inside the input or its left pad (PyTorch's rule)
-            ok = start < size + before and (fits or start + ext - padded < s)
+            # full windows as in floor mode, plus one partial window that overhangs the padded
+            # input, kept only if it starts inside the input or its left pad (PyTorch's rule)
+            ok = fits or (start < size + before and start + ext - padded < s)
         else:
             ok = fits
         if not ok:
@@ -100,11 +100,11 @@ def pool(x, mode, kernel, stride, dilation, pads, ceil_mode=False, count_include
             for b in range(xf.shape[0]):
                 if x.dtype.kind in "iu":
                     s = sum(int(wide[(b,) + c]) for c in real)
-                    q = abs(s) // abs(div)
+                    q = abs(s) // abs(div) if div else 0
                     y[(b,) + o] = q if (s >= 0) == (div > 0) else -q
                 else:
                     s = math.fsum(float(wide[(b,) + c]) for c in real)
-                    y[(b,) + o] = s / div
+                    y[(b,) + o] = s / div if div else np.nan     # an empty mean: undefined
     y = y.reshape(lead + tuple(outs))
     idx = idx.reshape(lead + tuple(outs))
     if x.dtype.kind in "iu":

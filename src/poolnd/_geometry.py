@@ -24,14 +24,19 @@ def output_size(size: int, kernel: int, stride: int, dilation: int, before: int,
                 ceil_mode: bool) -> int:
     """Number of windows along one dim (PyTorch's ``pooling_output_shape``, with split pads).
 
-    ``ceil_mode`` rounds up, but a last window that would start past the input and its left pad is
-    dropped, as in PyTorch. The result may be < 1; the caller rejects that.
+    ``ceil_mode`` rounds up, but the extra partial window is dropped when it would start past the
+    input and its left pad, as in PyTorch. With pads beyond PyTorch's limit (pairs, ONNX) that
+    rule could also drop a full window; ceil mode never gives fewer windows than floor mode.
+    The result may be < 1; the caller rejects that.
     """
     span = size + before + after - dilation * (kernel - 1) - 1     # may be < 0: floor/ceil of it
-    out = (-(-span // stride) if ceil_mode else span // stride) + 1
-    if ceil_mode and (out - 1) * stride >= size + before:
+    floor_out = span // stride + 1
+    if not ceil_mode:
+        return floor_out
+    out = -(-span // stride) + 1
+    if (out - 1) * stride >= size + before:
         out -= 1
-    return out
+    return max(out, floor_out)
 
 
 def same_pads(size: int, kernel: int, stride: int, dilation: int, lower: bool) -> tuple[int, int]:
