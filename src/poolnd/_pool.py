@@ -42,12 +42,13 @@ def forward(p: _args.Params, input, *, keep: bool = False):
     eng = engines.get(eng_name)
     xc = lay.to_canonical(x)
     arg = None
-    if p.mode in ("max", "min"):
-        yc, arg = eng.max_forward(xc, g, minimum=p.mode == "min",
-                                  with_arg=p.return_indices or keep)
-    else:
-        yc = eng.avg_forward(xc, g, count_include_pad=p.count_include_pad,
-                             divisor_override=_divisor_override(p))
+    with np.errstate(all="ignore"):        # inf - inf, integer wrap: results as documented
+        if p.mode in ("max", "min"):
+            yc, arg = eng.max_forward(xc, g, minimum=p.mode == "min",
+                                      with_arg=p.return_indices or keep)
+        else:
+            yc = eng.avg_forward(xc, g, count_include_pad=p.count_include_pad,
+                                 divisor_override=_divisor_override(p))
     y = lay.from_canonical(yc, x.shape)
     result = y
     if p.return_indices:
@@ -67,11 +68,12 @@ def backward(saved: Saved, dy):
                                        f"forward's output, {saved.output_shape}")
     dyc = saved.layout.to_canonical(dy.astype(saved.dtype, copy=False))
     eng = engines.get(saved.engine)
-    if p.mode in ("max", "min"):
-        dxc = eng.max_backward(dyc, saved.arg, saved.geometry)
-    else:
-        dxc = eng.avg_backward(dyc, saved.geometry, count_include_pad=p.count_include_pad,
-                               divisor_override=_divisor_override(p))
+    with np.errstate(all="ignore"):
+        if p.mode in ("max", "min"):
+            dxc = eng.max_backward(dyc, saved.arg, saved.geometry)
+        else:
+            dxc = eng.avg_backward(dyc, saved.geometry, count_include_pad=p.count_include_pad,
+                                   divisor_override=_divisor_override(p))
     return saved.layout.from_canonical(dxc, saved.input_shape)
 
 
