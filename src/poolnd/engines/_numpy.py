@@ -18,19 +18,35 @@ _ALL = (slice(None),)
 
 
 def max_forward(x, g: Geometry, *, minimum, with_arg):
-    y = np.full((x.shape[0],) + g.out_size, identity(x.dtype, minimum), dtype=x.dtype)
-    arg = None
-    if with_arg:
-        arg = np.empty(y.shape, dtype=arg_dtype(g.taps))
-        arg[...] = g.first_taps()
+    y = np.empty((x.shape[0],) + g.out_size, dtype=x.dtype)
+    arg = np.empty(y.shape, dtype=arg_dtype(g.taps)) if with_arg else None
+    taps = g.tap_slices()
+    first_covers_all = bool(taps) and taps[0][0] == 0 and all(
+        sl.start == 0 and sl.stop == n for sl, n in zip(taps[0][1], g.out_size))
+    if first_covers_all:              # tap 0 is every window's first tap: start from it
+        y[...] = x[_ALL + taps[0][2]]
+        if with_arg:
+            arg[...] = 0
+        taps = taps[1:]
+    else:
+        y[...] = identity(x.dtype, minimum)
+        if with_arg:
+            arg[...] = g.first_taps()
     is_float = x.dtype.kind == "f"
     better = np.less if minimum else np.greater
-    for t, osl, isl in g.tap_slices():
+    take_buf = np.empty(y.shape, dtype=bool)       # reused: no fresh temporaries per tap
+    nan_buf = np.empty(y.shape, dtype=bool) if is_float else None
+    for t, osl, isl in taps:
         v = x[_ALL + isl]
         best = y[_ALL + osl]
-        take = better(v, best)
+        take = take_buf[_ALL + osl]
+        better(v, best, out=take)
         if is_float:
-            take |= np.isnan(v)
+            nan = nan_buf[_ALL + osl]
+            # v != v, not np.isnan: NumPy 2.4's isnan/isfinite/signbit write wrong values into
+            # a strided bool out= (seen with 2.4.6); not_equal is correct there
+            np.not_equal(v, v, out=nan)
+            take |= nan
         np.copyto(best, v, where=take)
         if with_arg:
             np.copyto(arg[_ALL + osl], t, where=take, casting="unsafe")
@@ -40,10 +56,15 @@ def max_forward(x, g: Geometry, *, minimum, with_arg):
 def max_backward(dy, arg, g: Geometry):
     acc = acc_dtype(dy.dtype)
     dx = np.zeros((dy.shape[0],) + g.in_size, dtype=acc)
+    mask_buf = np.empty(dy.shape, dtype=bool)
+    part_buf = np.empty(dy.shape, dtype=acc)
     for t, osl, isl in g.tap_slices():
-        a = arg[_ALL + osl]
-        np.add(dx[_ALL + isl], np.where(a == t, dy[_ALL + osl], 0), out=dx[_ALL + isl],
-               casting="unsafe")
+        mask = mask_buf[_ALL + osl]
+        part = part_buf[_ALL + osl]
+        np.equal(arg[_ALL + osl], t, out=mask)
+        np.multiply(dy[_ALL + osl], mask, out=part, casting="unsafe")
+        block = dx[_ALL + isl]
+        np.add(block, part, out=block)
     return dx.astype(dy.dtype, copy=False)
 
 
