@@ -181,6 +181,9 @@ def normalize(op: str, mode: str, k: int, kernel_size, stride=None, padding=0, d
     ceil_mode = check_bool(op, "ceil_mode", ceil_mode)
     return_indices = check_bool(op, "return_indices", return_indices)
     count_include_pad = check_bool(op, "count_include_pad", count_include_pad)
+    if divisor_override is not None and mode != "avg":
+        fail(op, f"divisor_override={divisor_override!r} applies to mode 'avg' only, got "
+                 f"mode={mode!r}")
     if return_indices and mode not in ("max", "min"):
         fail(op, f"return_indices=True needs mode 'max' or 'min', got mode={mode!r}")
     if divisor_override is not None:
@@ -241,3 +244,33 @@ def bind(p: Params, input) -> tuple[np.ndarray, Layout, _geometry.Geometry]:
                    f"{p.dilation}), so its average is undefined; use smaller pads or "
                    f"divisor_override")
     return x, lay, g
+
+
+def normalize_global(op: str, mode: str, input, spatial_dims, layout, engine):
+    """Checks for the global pools: -> (array, Params) pooling each whole spatial plane."""
+    x = check_array(op, input)
+    if spatial_dims is None:
+        if layout is not None:
+            spatial_dims = sum(c not in "NC" for c in str(layout))
+        else:
+            spatial_dims = x.ndim - 2
+            if spatial_dims < 1:
+                fail(op, f"input of shape {x.shape} needs (N, C, *spatial) with at least one "
+                         f"spatial dim, or spatial_dims/layout to say which axes to pool")
+    if not _is_int(spatial_dims) or spatial_dims < 1:
+        fail(op, f"spatial_dims={spatial_dims!r} must be None or an int >= 1")
+    lay = resolve_layout(op, parse_layout(op, layout, spatial_dims), spatial_dims, x.shape)
+    kernel = lay.spatial_shape(x.shape)
+    if any(s == 0 for s in kernel):
+        fail(op, f"input of shape {x.shape} has an empty spatial axis")
+    return x, normalize(op, mode, spatial_dims, kernel, 1, 0, 1, False, layout=lay.letters,
+                        engine=engine, torch_empty_rule="any")
+
+
+def check_grad(op: str, dy, output_shape: tuple[int, ...]) -> np.ndarray:
+    """``dy`` for a backward pass: a supported array of the forward output's shape."""
+    dy = check_array(op + " backward", dy)
+    if dy.shape != output_shape:
+        fail(op + " backward", f"dy of shape {dy.shape} must have the shape of the last "
+                               f"forward's output, {output_shape}")
+    return dy

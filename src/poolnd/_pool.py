@@ -62,10 +62,7 @@ def backward(saved: Saved, dy):
     """Gradient w.r.t. the input of the forward that made ``saved``; ``dy`` has the output's
     shape and layout. Returns an array of the input's shape, dtype and layout."""
     p = saved.params
-    dy = _args.check_array(p.op + " backward", dy)
-    if dy.shape != saved.output_shape:
-        _args.fail(p.op + " backward", f"dy of shape {dy.shape} must have the shape of the last "
-                                       f"forward's output, {saved.output_shape}")
+    dy = _args.check_grad(p.op, dy, saved.output_shape)
     dyc = saved.layout.to_canonical(dy.astype(saved.dtype, copy=False))
     eng = engines.get(saved.engine)
     with np.errstate(all="ignore"):
@@ -139,9 +136,6 @@ def pool(input, mode, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     >>> poolnd.pool(np.array([[4.0, 1.0, 3.0]]), "min", 2, stride=1, spatial_dims=1)
     array([[1., 1.]])
     """
-    if mode != "avg" and divisor_override is not None:
-        _args.fail("pool", f"divisor_override={divisor_override!r} applies to mode 'avg' only, "
-                           f"got mode={mode!r}")
     p = _args.normalize("pool", mode, spatial_dims, kernel_size, stride, padding, dilation,
                         ceil_mode, layout=layout, return_indices=return_indices,
                         count_include_pad=count_include_pad, divisor_override=divisor_override,
@@ -151,24 +145,5 @@ def pool(input, mode, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 
 def global_pool(op: str, mode: str, input, spatial_dims, layout, engine):
     """Pool each whole spatial plane to size 1, keeping the dims (ONNX GlobalMaxPool/AveragePool)."""
-    x = _args.check_array(op, input)
-    if spatial_dims is None:
-        if layout is not None:
-            lay = _args.parse_layout(op, layout, sum(c not in "NC" for c in str(layout)))
-            spatial_dims = len(lay.spatial)
-        else:
-            spatial_dims = x.ndim - 2
-            if spatial_dims < 1:
-                _args.fail(op, f"input of shape {x.shape} needs (N, C, *spatial) with at least one "
-                               f"spatial dim, or spatial_dims/layout to say which axes to pool")
-    if not isinstance(spatial_dims, (int, np.integer)) or isinstance(spatial_dims, bool) \
-            or spatial_dims < 1:
-        _args.fail(op, f"spatial_dims={spatial_dims!r} must be None or an int >= 1")
-    lay = _args.resolve_layout(op, _args.parse_layout(op, layout, spatial_dims), spatial_dims,
-                               x.shape)
-    kernel = lay.spatial_shape(x.shape)
-    if any(s == 0 for s in kernel):
-        _args.fail(op, f"input of shape {x.shape} has an empty spatial axis")
-    p = _args.normalize(op, mode, spatial_dims, kernel, 1, 0, 1, False, layout=lay.letters,
-                        engine=engine, torch_empty_rule="any")
+    x, p = _args.normalize_global(op, mode, input, spatial_dims, layout, engine)
     return forward(p, x)

@@ -139,9 +139,6 @@ class Pool(_Layer):
     def __init__(self, mode, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, *,
                  spatial_dims, layout=None, return_indices=False, count_include_pad=True,
                  divisor_override=None, engine=None):
-        if mode != "avg" and divisor_override is not None:
-            _args.fail("Pool", f"divisor_override={divisor_override!r} applies to mode 'avg' "
-                               f"only, got mode={mode!r}")
         ctor = dict(mode=mode, kernel_size=kernel_size, stride=stride, padding=padding,
                     dilation=dilation, ceil_mode=ceil_mode, spatial_dims=spatial_dims,
                     layout=layout, return_indices=return_indices,
