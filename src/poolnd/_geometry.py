@@ -183,9 +183,9 @@ class Geometry:
         return bool((self.first_taps() < 0).any())
 
     def plane_indices(self, arg: np.ndarray) -> np.ndarray:
-        """PyTorch's indices from window-local argmax ``arg`` (shape ``(B, *out_size)``): the flat
-        row-major offset of the chosen element inside its own input plane, int64; ``-1`` where
-        ``arg`` is ``-1`` (an all-padding window)."""
+        """PyTorch's indices from window-local argmax ``arg`` (canonical shape
+        ``(B, *out_size, T)``): the flat row-major offset of the chosen element inside its own
+        input plane, int64; ``-1`` where ``arg`` is ``-1`` (an all-padding window)."""
         arg = np.asarray(arg, dtype=np.int64)
         idx = np.zeros(arg.shape, dtype=np.int64)
         rest = arg.copy()
@@ -193,7 +193,7 @@ class Geometry:
         for d in reversed(range(self.ndim)):
             j = rest % self.kernel[d]
             rest //= self.kernel[d]
-            shape = [1] * (self.ndim + 1)
+            shape = [1] * (self.ndim + 2)
             shape[d + 1] = -1
             o = np.arange(self.out_size[d], dtype=np.int64).reshape(shape)
             pos = o * self.stride[d] - self.pad_before[d] + j * self.dilation[d]

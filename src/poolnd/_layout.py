@@ -1,6 +1,8 @@
 """Axis layouts: a layout string such as ``"NCHW"``, ``"NHWC"`` or the chapter's ``"HWCN"`` names
-every axis of an array, and is mapped here to and from the canonical engine order
-``(N*C, *spatial)`` (spatial dims in ``D, H, W`` order). Parsing a string happens in ``_args`` (it
+every axis of an array, and is mapped here to and from the canonical engine form
+``(B, *spatial, T)`` (spatial dims in ``D, H, W`` order): channels-first ``(N*C, *spatial, 1)``,
+or channels-last ``(N, *spatial, C)`` for engines that pool channels-last arrays in place. Both are
+views of a C-contiguous input; any other layout is copied once to channels-first. Parsing a string happens in ``_args`` (it
 raises the user-facing errors); this module only moves axes.
 """
 from __future__ import annotations
@@ -51,26 +53,29 @@ class Layout:
         n = shape[self.letters.index("N")] if self.batched else 1
         return n, shape[self.letters.index("C")]
 
-    def to_canonical(self, x: np.ndarray) -> np.ndarray:
-        """``x`` in this layout -> C-contiguous ``(N*C, *spatial)`` (a view when already so)."""
-        n, c = self.batch_channels(x.shape)
-        xc = x if self.is_canonical else x.transpose(self.perm)
-        return np.ascontiguousarray(xc).reshape((n * c,) + self.spatial_shape(x.shape))
+    @property
+    def is_channels_last(self) -> bool:
+        return self.letters == ("N" if self.batched else "") + self.spatial + "C"
 
-    def from_canonical(self, yc: np.ndarray, like_shape: tuple[int, ...]) -> np.ndarray:
-        """Canonical ``(N*C, *spatial')`` -> this layout, C-contiguous. ``like_shape`` is the shape
-        of the array in this layout that ``yc``'s batch and channels came from."""
+    def to_canonical(self, x: np.ndarray, channels_last_ok: bool = False):
+        """``x`` in this layout -> ``(xc, channels_last)``: a C-contiguous ``(B, *spatial, T)``
+        array (a view when ``x`` is already contiguous in a canonical form)."""
+        n, c = self.batch_channels(x.shape)
+        spatial = self.spatial_shape(x.shape)
+        if channels_last_ok and self.is_channels_last:
+            return np.ascontiguousarray(x).reshape((n,) + spatial + (c,)), True
+        xc = x if self.is_canonical else x.transpose(self.perm)
+        return np.ascontiguousarray(xc).reshape((n * c,) + spatial + (1,)), False
+
+    def from_canonical(self, yc: np.ndarray, like_shape: tuple[int, ...],
+                       channels_last: bool = False) -> np.ndarray:
+        """Canonical ``(B, *spatial', T)`` -> this layout, C-contiguous. ``like_shape`` is the
+        shape of the array in this layout that ``yc``'s batch and channels came from."""
         n, c = self.batch_channels(like_shape)
+        if channels_last:
+            return yc.reshape(((n,) if self.batched else ()) + yc.shape[1:])
         lead = (n, c) if self.batched else (c,)
-        y = yc.reshape(lead + yc.shape[1:])
+        y = yc.reshape(lead + yc.shape[1:-1])
         if self.is_canonical:
             return y
         return np.ascontiguousarray(y.transpose(self.inverse_perm))
-
-    def shape_from_canonical(self, lead_shape: tuple[int, ...], spatial: tuple[int, ...]):
-        """Shape in this layout of an array with the batch/channel sizes of ``lead_shape`` (a
-        shape in this layout) and the spatial sizes ``spatial`` (canonical order)."""
-        out = list(lead_shape)
-        for c, size in zip(self.spatial, spatial):
-            out[self.letters.index(c)] = size
-        return tuple(out)

@@ -29,6 +29,7 @@ class Saved:
     dtype: np.dtype
     engine: str
     arg: np.ndarray | None
+    channels_last: bool = False       # the canonical form the engine saw
 
 
 def forward(p: _args.Params, input, *, keep: bool = False):
@@ -40,7 +41,7 @@ def forward(p: _args.Params, input, *, keep: bool = False):
     x, lay, g = _args.bind(p, input)
     eng_name = p.engine or engines.default()
     eng = engines.get(eng_name)
-    xc = lay.to_canonical(x)
+    xc, cl = lay.to_canonical(x, channels_last_ok=getattr(eng, "channels_last", False))
     arg = None
     with np.errstate(all="ignore"):        # inf - inf, integer wrap: results as documented
         if p.mode in ("max", "min"):
@@ -49,13 +50,13 @@ def forward(p: _args.Params, input, *, keep: bool = False):
         else:
             yc = eng.avg_forward(xc, g, count_include_pad=p.count_include_pad,
                                  divisor_override=_divisor_override(p))
-    y = lay.from_canonical(yc, x.shape)
+    y = lay.from_canonical(yc, x.shape, cl)
     result = y
     if p.return_indices:
-        result = (y, lay.from_canonical(g.plane_indices(arg), x.shape))
+        result = (y, lay.from_canonical(g.plane_indices(arg), x.shape, cl))
     if not keep:
         return result
-    return result, Saved(p, g, lay, x.shape, y.shape, x.dtype, eng_name, arg)
+    return result, Saved(p, g, lay, x.shape, y.shape, x.dtype, eng_name, arg, cl)
 
 
 def backward(saved: Saved, dy):
@@ -63,7 +64,8 @@ def backward(saved: Saved, dy):
     shape and layout. Returns an array of the input's shape, dtype and layout."""
     p = saved.params
     dy = _args.check_grad(p.op, dy, saved.output_shape)
-    dyc = saved.layout.to_canonical(dy.astype(saved.dtype, copy=False))
+    dyc, _ = saved.layout.to_canonical(dy.astype(saved.dtype, copy=False),
+                                       channels_last_ok=saved.channels_last)
     eng = engines.get(saved.engine)
     with np.errstate(all="ignore"):
         if p.mode in ("max", "min"):
@@ -71,7 +73,7 @@ def backward(saved: Saved, dy):
         else:
             dxc = eng.avg_backward(dyc, saved.geometry, count_include_pad=p.count_include_pad,
                                    divisor_override=_divisor_override(p))
-    return saved.layout.from_canonical(dxc, saved.input_shape)
+    return saved.layout.from_canonical(dxc, saved.input_shape, saved.channels_last)
 
 
 def _divisor_override(p: _args.Params):

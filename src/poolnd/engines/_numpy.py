@@ -1,5 +1,7 @@
 """The NumPy engine: vectorized over every output at once, one Python iteration per kernel tap.
 
+Arrays are canonical ``(B, *spatial, T)`` (channels-first with ``T = 1``, or channels-last).
+
 For each tap, the outputs whose tap lands inside the input form a strided block of the input
 (``Geometry.tap_slices``); the engine combines that block into the output in place. No padded copy
 and no im2col: extra memory is a few output-sized temporaries. Taps are visited in row-major window
@@ -13,12 +15,13 @@ from .._geometry import Geometry
 from ._common import acc_dtype, arg_dtype, identity, trunc_divide
 
 name = "numpy"
+channels_last = True        # pools (N, *spatial, C) arrays in place
 
 _ALL = (slice(None),)
 
 
 def max_forward(x, g: Geometry, *, minimum, with_arg):
-    y = np.empty((x.shape[0],) + g.out_size, dtype=x.dtype)
+    y = np.empty((x.shape[0],) + g.out_size + x.shape[-1:], dtype=x.dtype)
     arg = np.empty(y.shape, dtype=arg_dtype(g.taps)) if with_arg else None
     taps = g.tap_slices()
     first_covers_all = bool(taps) and taps[0][0] == 0 and all(
@@ -31,7 +34,7 @@ def max_forward(x, g: Geometry, *, minimum, with_arg):
     else:
         y[...] = identity(x.dtype, minimum)
         if with_arg:
-            arg[...] = g.first_taps()
+            arg[...] = g.first_taps()[..., None]
     is_float = x.dtype.kind == "f"
     better = np.less if minimum else np.greater
     take_buf = np.empty(y.shape, dtype=bool)       # reused: no fresh temporaries per tap
@@ -55,7 +58,7 @@ def max_forward(x, g: Geometry, *, minimum, with_arg):
 
 def max_backward(dy, arg, g: Geometry):
     acc = acc_dtype(dy.dtype)
-    dx = np.zeros((dy.shape[0],) + g.in_size, dtype=acc)
+    dx = np.zeros((dy.shape[0],) + g.in_size + dy.shape[-1:], dtype=acc)
     mask_buf = np.empty(dy.shape, dtype=bool)
     part_buf = np.empty(dy.shape, dtype=acc)
     for t, osl, isl in g.tap_slices():
@@ -71,7 +74,7 @@ def max_backward(dy, arg, g: Geometry):
 def _divisor(g: Geometry, count_include_pad, divisor_override):
     if divisor_override is not None:
         return divisor_override
-    return g.divisor(count_include_pad)
+    return g.divisor(count_include_pad)[..., None]
 
 
 def _divide(s, div, dtype):
@@ -82,7 +85,7 @@ def _divide(s, div, dtype):
 
 
 def avg_forward(x, g: Geometry, *, count_include_pad, divisor_override):
-    s = np.zeros((x.shape[0],) + g.out_size, dtype=acc_dtype(x.dtype))
+    s = np.zeros((x.shape[0],) + g.out_size + x.shape[-1:], dtype=acc_dtype(x.dtype))
     for _, osl, isl in g.tap_slices():
         block = s[_ALL + osl]
         np.add(block, x[_ALL + isl], out=block, casting="unsafe")
@@ -92,7 +95,7 @@ def avg_forward(x, g: Geometry, *, count_include_pad, divisor_override):
 def avg_backward(dy, g: Geometry, *, count_include_pad, divisor_override):
     acc = acc_dtype(dy.dtype)
     share = _divide(dy.astype(acc), _divisor(g, count_include_pad, divisor_override), acc)
-    dx = np.zeros((dy.shape[0],) + g.in_size, dtype=acc)
+    dx = np.zeros((dy.shape[0],) + g.in_size + dy.shape[-1:], dtype=acc)
     for _, osl, isl in g.tap_slices():
         block = dx[_ALL + isl]
         np.add(block, share[_ALL + osl], out=block)

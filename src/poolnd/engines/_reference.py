@@ -3,7 +3,7 @@
 For every plane, every output position and every kernel tap, it computes the input position
 ``o * stride - pad_before + j * dilation`` and skips taps that fall in the padding. It is the
 executable specification the other engines are tested against; it is slow by design (use it on
-small arrays).
+small arrays). Arrays are canonical ``(B, *spatial, T)``: each ``(b, ..., c)`` is one plane.
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from .._geometry import Geometry
 from ._common import acc_dtype, arg_dtype
 
 name = "reference"
+channels_last = True
 
 
 def _window(g: Geometry, o: tuple[int, ...]):
@@ -40,19 +41,24 @@ def _divisor(g: Geometry, o, count_include_pad: bool, divisor_override) -> int:
     return count
 
 
+def _planes(a):
+    """Every plane ``(b, c)`` of a canonical ``(B, *spatial, T)`` array."""
+    return itertools.product(range(a.shape[0]), range(a.shape[-1]))
+
+
 def _outputs(g: Geometry):
     return itertools.product(*(range(n) for n in g.out_size))
 
 
 def max_forward(x, g, *, minimum, with_arg):
-    y = np.empty((x.shape[0],) + g.out_size, dtype=x.dtype)
+    y = np.empty((x.shape[0],) + g.out_size + x.shape[-1:], dtype=x.dtype)
     arg = np.full(y.shape, -1, dtype=arg_dtype(g.taps))
     is_float = x.dtype.kind == "f"
-    for b in range(x.shape[0]):
+    for b, c in _planes(x):
         for o in _outputs(g):
             best, best_t = None, -1
             for t, pos in _window(g, o):
-                v = x[(b,) + pos]
+                v = x[(b,) + pos + (c,)]
                 if (best is None                               # the first tap inside the input
                         or (is_float and math.isnan(v))        # a NaN always takes over
                         or (v < best if minimum else v > best)):   # strictly better: ties keep
@@ -62,19 +68,19 @@ def max_forward(x, g, *, minimum, with_arg):
                 if not is_float:
                     info = np.iinfo(x.dtype)
                     best = info.max if minimum else info.min
-            y[(b,) + o] = best
-            arg[(b,) + o] = best_t
+            y[(b,) + o + (c,)] = best
+            arg[(b,) + o + (c,)] = best_t
     return y, (arg if with_arg else None)
 
 
 def max_backward(dy, arg, g):
     acc = acc_dtype(dy.dtype)
-    dx = np.zeros((dy.shape[0],) + g.in_size, dtype=acc)
-    for b in range(dy.shape[0]):
+    dx = np.zeros((dy.shape[0],) + g.in_size + dy.shape[-1:], dtype=acc)
+    for b, c in _planes(dy):
         for o in _outputs(g):
             for t, pos in _window(g, o):
-                if t == arg[(b,) + o]:
-                    dx[(b,) + pos] += dy[(b,) + o]
+                if t == arg[(b,) + o + (c,)]:
+                    dx[(b,) + pos + (c,)] += dy[(b,) + o + (c,)]
     return dx.astype(dy.dtype)
 
 
@@ -87,24 +93,24 @@ def _divide(s, d, dtype):
 
 def avg_forward(x, g, *, count_include_pad, divisor_override):
     acc = acc_dtype(x.dtype)
-    y = np.empty((x.shape[0],) + g.out_size, dtype=x.dtype)
-    for b in range(x.shape[0]):
+    y = np.empty((x.shape[0],) + g.out_size + x.shape[-1:], dtype=x.dtype)
+    for b, c in _planes(x):
         for o in _outputs(g):
             s = acc.type(0)
             for _, pos in _window(g, o):
-                s = s + acc.type(x[(b,) + pos])
-            y[(b,) + o] = _divide(s, _divisor(g, o, count_include_pad, divisor_override),
+                s = s + acc.type(x[(b,) + pos + (c,)])
+            y[(b,) + o + (c,)] = _divide(s, _divisor(g, o, count_include_pad, divisor_override),
                                   x.dtype)
     return y
 
 
 def avg_backward(dy, g, *, count_include_pad, divisor_override):
     acc = acc_dtype(dy.dtype)
-    dx = np.zeros((dy.shape[0],) + g.in_size, dtype=acc)
-    for b in range(dy.shape[0]):
+    dx = np.zeros((dy.shape[0],) + g.in_size + dy.shape[-1:], dtype=acc)
+    for b, c in _planes(dy):
         for o in _outputs(g):
-            share = _divide(acc.type(dy[(b,) + o]),
+            share = _divide(acc.type(dy[(b,) + o + (c,)]),
                             _divisor(g, o, count_include_pad, divisor_override), dy.dtype)
             for _, pos in _window(g, o):
-                dx[(b,) + pos] += share
+                dx[(b,) + pos + (c,)] += share
     return dx.astype(dy.dtype)
