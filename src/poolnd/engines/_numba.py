@@ -1,0 +1,669 @@
+"""The compiled engine: fused, multi-threaded Numba kernels (imported only when used).
+
+Every kernel and every helper it calls lives in this one file (Numba's on-disk cache only notices
+changes to the kernel's own file). Kernels take only arrays and ints, write into preallocated
+outputs and never raise for user input: validation and geometry happened before.
+
+Layout of the work. 1-, 2- and 3-d pools run on one family of 3-d kernels (missing dims have size
+1, kernel 1, stride 1). Channels-first arrays ``(B, D, H, W)`` are pooled one output row at a
+time: window taps outermost, output columns innermost, the output row as accumulator, and the
+input read through a view that starts at the tap's first column (indexed from 0, with literal
+strides 1 and 2 specialized), so LLVM vectorizes the inner loop. Channels-last arrays
+``(N, D, H, W, C)`` are pooled in place, vectorized over C. 4-d and higher pools use one general
+kernel over flattened planes.
+
+Ties and NaN as in the reference engine: the running best is replaced when ``v > best`` (``<``
+for min) or ``v != v``; the first of tied maxima wins, the last NaN wins. The select is written
+branch-free. No fastmath: NaN propagation and bit-identical results are part of the contract.
+
+Forward kernels are parallel over output rows; backward kernels are parallel over independent
+planes (or channel blocks), each scattered by one thread in a fixed order, so the gradient is
+bit-identical across runs and thread counts. Small inputs run on one thread.
+
+Switches: ``POOLND_NUMBA_CACHE=0`` disables the on-disk cache of compiled kernels (default on).
+"""
+from __future__ import annotations
+
+import math
+import os
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+from .._geometry import Geometry
+from ._common import acc_dtype, arg_dtype, identity
+
+name = "numba"
+channels_last = True
+
+_CACHE = os.environ.get("POOLND_NUMBA_CACHE", "1") != "0"
+_SERIAL_BELOW = 1 << 15          # outputs; below this, threads cost more than they save
+
+MAX, MIN, SUM = 0, 1, 2
+
+
+# ----------------------------------------------------------------------------------------------
+# inner loops: one output row segment against one tap's input segment
+# ----------------------------------------------------------------------------------------------
+
+@njit(cache=_CACHE, inline="always")
+def _better(v, b, op):
+    if op == MAX:
+        return (v > b) | (v != v)
+    return (v < b) | (v != v)
+
+
+@njit(cache=_CACHE)
+def _row_best(acc, src, n, s, op):
+    """acc[q] = best(acc[q], src[q*s]) for q < n."""
+    if s == 1:
+        for q in range(n):
+            v = src[q]
+            b = acc[q]
+            acc[q] = v if _better(v, b, op) else b
+    elif s == 2:
+        for q in range(n):
+            v = src[2 * q]
+            b = acc[q]
+            acc[q] = v if _better(v, b, op) else b
+    else:
+        for q in range(n):
+            v = src[s * q]
+            b = acc[q]
+            acc[q] = v if _better(v, b, op) else b
+
+
+@njit(cache=_CACHE)
+def _row_best_arg(acc, arow, src, n, s, op, t):
+    """As _row_best, recording tap ``t`` where it takes over."""
+    if s == 1:
+        for q in range(n):
+            v = src[q]
+            take = _better(v, acc[q], op)
+            acc[q] = v if take else acc[q]
+            arow[q] = t if take else arow[q]
+    elif s == 2:
+        for q in range(n):
+            v = src[2 * q]
+            take = _better(v, acc[q], op)
+            acc[q] = v if take else acc[q]
+            arow[q] = t if take else arow[q]
+    else:
+        for q in range(n):
+            v = src[s * q]
+            take = _better(v, acc[q], op)
+            acc[q] = v if take else acc[q]
+            arow[q] = t if take else arow[q]
+
+
+@njit(cache=_CACHE)
+def _row_sum(acc, src, n, s):
+    if s == 1:
+        for q in range(n):
+            acc[q] += src[q]
+    elif s == 2:
+        for q in range(n):
+            acc[q] += src[2 * q]
+    else:
+        for q in range(n):
+            acc[q] += src[s * q]
+
+
+@njit(cache=_CACHE)
+def _row_scatter(dst, g, n, s):
+    """dst[q*s] += g[q] for q < n."""
+    if s == 1:
+        for q in range(n):
+            dst[q] += g[q]
+    elif s == 2:
+        for q in range(n):
+            dst[2 * q] += g[q]
+    else:
+        for q in range(n):
+            dst[s * q] += g[q]
+
+
+@njit(cache=_CACHE)
+def _row_scatter_arg(dst, g, arow, n, s, t):
+    """dst[q*s] += g[q] where arow[q] == t."""
+    if s == 1:
+        for q in range(n):
+            dst[q] += g[q] if arow[q] == t else 0
+    elif s == 2:
+        for q in range(n):
+            dst[2 * q] += g[q] if arow[q] == t else 0
+    else:
+        for q in range(n):
+            dst[s * q] += g[q] if arow[q] == t else 0
+
+
+@njit(cache=_CACHE, inline="always")
+def _trunc_div(s, d):
+    q = s // d
+    if q * d != s and ((s < 0) != (d < 0)):
+        q += 1
+    return q
+
+
+@njit(cache=_CACHE, inline="always")
+def _first_in(o, s, p, dl, k, size):
+    """First tap j with o*s - p + j*dl inside [0, size), or -1."""
+    for j in range(k):
+        i = o * s - p + j * dl
+        if 0 <= i < size:
+            return j
+    return -1
+
+
+# ----------------------------------------------------------------------------------------------
+# channels-first: x (B, D, H, W), outputs (B, OD, OH, OW)
+# geo = [kd, kh, kw, sd, sh, sw, dd, dh, dw, pd, ph, pw]; wtab[l] = (o_lo, o_hi, i_lo) of W tap l
+# ----------------------------------------------------------------------------------------------
+
+@njit(cache=_CACHE, parallel=True)
+def _best_cf(x, y, arg, geo, wtab, wfirst, op, with_arg, ident):
+    B, D, H, W = x.shape
+    OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
+    kd, kh, kw, sd, sh, sw = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5]
+    dd, dh, pd, ph = geo[6], geo[7], geo[9], geo[10]
+    for r in prange(B * OD * OH):
+        b = r // (OD * OH)
+        od = (r // OH) % OD
+        oh = r % OH
+        acc = y[b, od, oh]
+        acc[:] = ident
+        if with_arg:
+            arow = arg[b, od, oh]
+            fi = _first_in(od, sd, pd, dd, kd, D)
+            fj = _first_in(oh, sh, ph, dh, kh, H)
+            for q in range(OW):
+                arow[q] = (fi * kh + fj) * kw + wfirst[q] if (fi >= 0 and fj >= 0 and
+                                                              wfirst[q] >= 0) else -1
+        for i in range(kd):
+            zd = od * sd - pd + i * dd
+            if zd < 0 or zd >= D:
+                continue
+            for j in range(kh):
+                zh = oh * sh - ph + j * dh
+                if zh < 0 or zh >= H:
+                    continue
+                xrow = x[b, zd, zh]
+                for l in range(kw):
+                    lo, hi, st = wtab[l, 0], wtab[l, 1], wtab[l, 2]
+                    if hi <= lo:
+                        continue
+                    if with_arg:
+                        _row_best_arg(acc[lo:], arg[b, od, oh][lo:], xrow[st:], hi - lo, sw, op,
+                                      (i * kh + j) * kw + l)
+                    else:
+                        _row_best(acc[lo:], xrow[st:], hi - lo, sw, op)
+
+
+@njit(cache=_CACHE, parallel=True)
+def _avg_cf(x, y, geo, wtab, cd, ch, cw, override, acc_proto, is_int):
+    B, D, H, W = x.shape
+    OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
+    kd, kh, kw, sd, sh, sw = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5]
+    dd, dh, pd, ph = geo[6], geo[7], geo[9], geo[10]
+    for r in prange(B * OD * OH):
+        b = r // (OD * OH)
+        od = (r // OH) % OD
+        oh = r % OH
+        acc = np.zeros(OW, dtype=acc_proto.dtype)
+        for i in range(kd):
+            zd = od * sd - pd + i * dd
+            if zd < 0 or zd >= D:
+                continue
+            for j in range(kh):
+                zh = oh * sh - ph + j * dh
+                if zh < 0 or zh >= H:
+                    continue
+                xrow = x[b, zd, zh]
+                for l in range(kw):
+                    lo, hi, st = wtab[l, 0], wtab[l, 1], wtab[l, 2]
+                    if hi > lo:
+                        _row_sum(acc[lo:], xrow[st:], hi - lo, sw)
+        _finish_row(acc, y[b, od, oh], cd[od] * ch[oh], cw, override, is_int)
+
+
+@njit(cache=_CACHE)
+def _finish_row(acc, out, c_outer, cw, override, is_int):
+    """out[q] = acc[q] / divisor: the divisor is ``override`` if nonzero, else
+    ``c_outer * cw[q]``; integers divide truncating toward zero (C's ``/``)."""
+    n = out.shape[0]
+    for q in range(n):
+        d = override if override != 0 else c_outer * cw[q]
+        if is_int:
+            out[q] = _trunc_div(acc[q], d)
+        else:
+            out[q] = acc[q] / d
+
+
+@njit(cache=_CACHE, parallel=True)
+def _best_back_cf(dy, arg, dx, geo, wtab):
+    B, D, H, W = dx.shape
+    OD, OH, OW = dy.shape[1], dy.shape[2], dy.shape[3]
+    kd, kh, kw, sd, sh, sw = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5]
+    dd, dh, pd, ph = geo[6], geo[7], geo[9], geo[10]
+    for b in prange(B):                      # one plane per thread: a fixed summation order
+        for od in range(OD):
+            for oh in range(OH):
+                g = dy[b, od, oh]
+                arow = arg[b, od, oh]
+                for i in range(kd):
+                    zd = od * sd - pd + i * dd
+                    if zd < 0 or zd >= D:
+                        continue
+                    for j in range(kh):
+                        zh = oh * sh - ph + j * dh
+                        if zh < 0 or zh >= H:
+                            continue
+                        dst = dx[b, zd, zh]
+                        for l in range(kw):
+                            lo, hi, st = wtab[l, 0], wtab[l, 1], wtab[l, 2]
+                            if hi > lo:
+                                _row_scatter_arg(dst[st:], g[lo:], arow[lo:], hi - lo, sw,
+                                                 (i * kh + j) * kw + l)
+
+
+@njit(cache=_CACHE, parallel=True)
+def _sum_back_cf(g_all, dx, geo, wtab):
+    """dx += every tap's share of g_all (already divided by the divisor)."""
+    B, D, H, W = dx.shape
+    OD, OH, OW = g_all.shape[1], g_all.shape[2], g_all.shape[3]
+    kd, kh, kw, sd, sh, sw = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5]
+    dd, dh, pd, ph = geo[6], geo[7], geo[9], geo[10]
+    for b in prange(B):
+        for od in range(OD):
+            for oh in range(OH):
+                g = g_all[b, od, oh]
+                for i in range(kd):
+                    zd = od * sd - pd + i * dd
+                    if zd < 0 or zd >= D:
+                        continue
+                    for j in range(kh):
+                        zh = oh * sh - ph + j * dh
+                        if zh < 0 or zh >= H:
+                            continue
+                        dst = dx[b, zd, zh]
+                        for l in range(kw):
+                            lo, hi, st = wtab[l, 0], wtab[l, 1], wtab[l, 2]
+                            if hi > lo:
+                                _row_scatter(dst[st:], g[lo:], hi - lo, sw)
+
+
+# ----------------------------------------------------------------------------------------------
+# channels-last: x (N, D, H, W, C), outputs (N, OD, OH, OW, C); vectorized over C
+# ----------------------------------------------------------------------------------------------
+
+@njit(cache=_CACHE, parallel=True)
+def _best_cl(x, y, arg, geo, op, with_arg, ident):
+    N, D, H, W, C = x.shape
+    OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
+    kd, kh, kw, sd, sh, sw = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5]
+    dd, dh, dw, pd, ph, pw = geo[6], geo[7], geo[8], geo[9], geo[10], geo[11]
+    for r in prange(N * OD * OH):
+        n = r // (OD * OH)
+        od = (r // OH) % OD
+        oh = r % OH
+        fi = _first_in(od, sd, pd, dd, kd, D)
+        fj = _first_in(oh, sh, ph, dh, kh, H)
+        for ow in range(OW):
+            acc = y[n, od, oh, ow]
+            acc[:] = ident
+            if with_arg:
+                fl = _first_in(ow, sw, pw, dw, kw, W)
+                first = (fi * kh + fj) * kw + fl if (fi >= 0 and fj >= 0 and fl >= 0) else -1
+                arg[n, od, oh, ow][:] = first
+            for i in range(kd):
+                zd = od * sd - pd + i * dd
+                if zd < 0 or zd >= D:
+                    continue
+                for j in range(kh):
+                    zh = oh * sh - ph + j * dh
+                    if zh < 0 or zh >= H:
+                        continue
+                    for l in range(kw):
+                        zw = ow * sw - pw + l * dw
+                        if zw < 0 or zw >= W:
+                            continue
+                        if with_arg:
+                            _row_best_arg(acc, arg[n, od, oh, ow], x[n, zd, zh, zw], C, 1, op,
+                                          (i * kh + j) * kw + l)
+                        else:
+                            _row_best(acc, x[n, zd, zh, zw], C, 1, op)
+
+
+@njit(cache=_CACHE, parallel=True)
+def _avg_cl(x, y, geo, cd, ch, cw, override, acc_proto, is_int):
+    N, D, H, W, C = x.shape
+    OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
+    kd, kh, kw, sd, sh, sw = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5]
+    dd, dh, dw, pd, ph, pw = geo[6], geo[7], geo[8], geo[9], geo[10], geo[11]
+    ones = np.ones(1, dtype=np.int64)
+    for r in prange(N * OD * OH):
+        n = r // (OD * OH)
+        od = (r // OH) % OD
+        oh = r % OH
+        acc = np.empty(C, dtype=acc_proto.dtype)
+        for ow in range(OW):
+            acc[:] = 0
+            for i in range(kd):
+                zd = od * sd - pd + i * dd
+                if zd < 0 or zd >= D:
+                    continue
+                for j in range(kh):
+                    zh = oh * sh - ph + j * dh
+                    if zh < 0 or zh >= H:
+                        continue
+                    for l in range(kw):
+                        zw = ow * sw - pw + l * dw
+                        if zw >= 0 and zw < W:
+                            _row_sum(acc, x[n, zd, zh, zw], C, 1)
+            d = override if override != 0 else cd[od] * ch[oh] * cw[ow]
+            out = y[n, od, oh, ow]
+            for c in range(C):
+                if is_int:
+                    out[c] = _trunc_div(acc[c], d)
+                else:
+                    out[c] = acc[c] / d
+
+
+@njit(cache=_CACHE, parallel=True)
+def _back_cl(dy, arg, dx, geo, with_arg, cs):
+    """Scatter dy (max: to the recorded tap only) over channel blocks of ``cs`` channels: each
+    block belongs to one thread, summed in a fixed order."""
+    N, D, H, W, C = dx.shape
+    OD, OH, OW = dy.shape[1], dy.shape[2], dy.shape[3]
+    kd, kh, kw, sd, sh, sw = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5]
+    dd, dh, dw, pd, ph, pw = geo[6], geo[7], geo[8], geo[9], geo[10], geo[11]
+    nb = (C + cs - 1) // cs
+    for p in prange(N * nb):
+        n = p // nb
+        c0 = (p % nb) * cs
+        c1 = min(C, c0 + cs)
+        for od in range(OD):
+            for oh in range(OH):
+                for ow in range(OW):
+                    g = dy[n, od, oh, ow]
+                    for i in range(kd):
+                        zd = od * sd - pd + i * dd
+                        if zd < 0 or zd >= D:
+                            continue
+                        for j in range(kh):
+                            zh = oh * sh - ph + j * dh
+                            if zh < 0 or zh >= H:
+                                continue
+                            for l in range(kw):
+                                zw = ow * sw - pw + l * dw
+                                if zw < 0 or zw >= W:
+                                    continue
+                                dst = dx[n, zd, zh, zw]
+                                if with_arg:
+                                    t = (i * kh + j) * kw + l
+                                    a = arg[n, od, oh, ow]
+                                    for c in range(c0, c1):
+                                        dst[c] += g[c] if a[c] == t else 0
+                                else:
+                                    for c in range(c0, c1):
+                                        dst[c] += g[c]
+
+
+# ----------------------------------------------------------------------------------------------
+# any number of spatial dims: x (B, P, T) with P the flattened plane, outputs (B, Q, T)
+# pos[d, o, j] = input position of tap j of output o along dim d, or -1 in the padding
+# ----------------------------------------------------------------------------------------------
+
+@njit(cache=_CACHE, inline="always")
+def _tap_offset(q, t, pos, kern, outsh, instr):
+    """Flat in-plane offset of tap t of flat output q, or -1 when it lies in the padding."""
+    k = kern.shape[0]
+    off = 0
+    for d in range(k - 1, -1, -1):
+        o = q % outsh[d]
+        q //= outsh[d]
+        j = t % kern[d]
+        t //= kern[d]
+        z = pos[d, o, j]
+        if z < 0:
+            return -1
+        off += z * instr[d]
+    return off
+
+
+@njit(cache=_CACHE, parallel=True)
+def _best_nd(x, y, arg, pos, kern, outsh, instr, op, with_arg, ident):
+    B, P, T = x.shape
+    Q = y.shape[1]
+    taps = 1
+    for d in range(kern.shape[0]):
+        taps *= kern[d]
+    for r in prange(B * Q):
+        b = r // Q
+        q = r % Q
+        y[b, q, :] = ident
+        if with_arg:
+            arg[b, q, :] = -1
+        seen = False
+        for t in range(taps):
+            off = _tap_offset(q, t, pos, kern, outsh, instr)
+            if off < 0:
+                continue
+            for c in range(T):
+                v = x[b, off, c]
+                if (not seen) or _better(v, y[b, q, c], op):
+                    y[b, q, c] = v
+                    if with_arg:
+                        arg[b, q, c] = t
+            seen = True
+
+
+@njit(cache=_CACHE, parallel=True)
+def _avg_nd(x, y, pos, kern, outsh, instr, div, acc_proto, is_int):
+    B, P, T = x.shape
+    Q = y.shape[1]
+    taps = 1
+    for d in range(kern.shape[0]):
+        taps *= kern[d]
+    for r in prange(B * Q):
+        b = r // Q
+        q = r % Q
+        acc = np.zeros(T, dtype=acc_proto.dtype)
+        for t in range(taps):
+            off = _tap_offset(q, t, pos, kern, outsh, instr)
+            if off >= 0:
+                for c in range(T):
+                    acc[c] += x[b, off, c]
+        for c in range(T):
+            if is_int:
+                y[b, q, c] = _trunc_div(acc[c], div[q])
+            else:
+                y[b, q, c] = acc[c] / div[q]
+
+
+@njit(cache=_CACHE, parallel=True)
+def _back_nd(g, arg, dx, pos, kern, outsh, instr, with_arg):
+    B, P, T = dx.shape
+    Q = g.shape[1]
+    taps = 1
+    for d in range(kern.shape[0]):
+        taps *= kern[d]
+    for b in prange(B):
+        for q in range(Q):
+            for t in range(taps):
+                off = _tap_offset(q, t, pos, kern, outsh, instr)
+                if off < 0:
+                    continue
+                for c in range(T):
+                    if (not with_arg) or arg[b, q, c] == t:
+                        dx[b, off, c] += g[b, q, c]
+
+
+# ----------------------------------------------------------------------------------------------
+# the engine protocol (Python side): shapes, tables, dtype widening, thread choice
+# ----------------------------------------------------------------------------------------------
+
+class _Threads:
+    """Run small problems on one thread (Numba's pool otherwise respects set_num_threads)."""
+
+    def __init__(self, work: int):
+        self.serial = work < _SERIAL_BELOW and numba.get_num_threads() > 1
+
+    def __enter__(self):
+        if self.serial:
+            self.saved = numba.get_num_threads()
+            numba.set_num_threads(1)
+
+    def __exit__(self, *exc):
+        if self.serial:
+            numba.set_num_threads(self.saved)
+
+
+def _tables(g: Geometry) -> dict:
+    """Plain-int tables the kernels read, cached on the geometry."""
+    if "numba" in g._cache:
+        return g._cache["numba"]
+    t = {}
+    if g.ndim <= 3:
+        pad = 3 - g.ndim
+        ones, zeros = (1,) * pad, (0,) * pad
+        t["in3"] = ones + g.in_size
+        t["out3"] = ones + g.out_size
+        t["geo"] = np.array(ones + g.kernel + ones + g.stride + ones + g.dilation + zeros
+                            + g.pad_before, dtype=np.int64)
+        ranges = g.tap_ranges(g.ndim - 1)
+        t["wtab"] = np.array([(r.o_lo, r.o_hi, r.i_lo) for r in ranges],
+                             dtype=np.int64).reshape(-1, 3)
+        wfirst = np.full(g.out_size[-1], -1, dtype=np.int64)
+        for j in reversed(range(len(ranges))):
+            wfirst[ranges[j].o_lo:ranges[j].o_hi] = j
+        t["wfirst"] = wfirst
+    else:
+        width = max(max(g.out_size), 1)
+        kmax = max(g.kernel)
+        pos = np.full((g.ndim, width, kmax), -1, dtype=np.int64)
+        for d in range(g.ndim):
+            o = np.arange(g.out_size[d])[:, None]
+            z = o * g.stride[d] - g.pad_before[d] + np.arange(g.kernel[d])[None] * g.dilation[d]
+            pos[d, :g.out_size[d], :g.kernel[d]] = np.where((z >= 0) & (z < g.in_size[d]), z, -1)
+        t["pos"] = pos
+        t["kern"] = np.array(g.kernel, dtype=np.int64)
+        t["outsh"] = np.array(g.out_size, dtype=np.int64)
+        instr = np.ones(g.ndim, dtype=np.int64)
+        for d in range(g.ndim - 2, -1, -1):
+            instr[d] = instr[d + 1] * g.in_size[d + 1]
+        t["instr"] = instr
+    g._cache["numba"] = t
+    return t
+
+
+def _counts3(g: Geometry, include_pad: bool):
+    c = g.counts(include_pad)
+    ones = (np.ones(1, dtype=np.int64),) * (3 - g.ndim)
+    return ones + tuple(np.ascontiguousarray(a) for a in c)
+
+
+def _widen(x):
+    """Numba has no float16 arithmetic: float16 runs as float32 (exact), results go back."""
+    return x.astype(np.float32) if x.dtype == np.float16 else x
+
+
+def max_forward(x, g: Geometry, *, minimum, with_arg):
+    dtype = x.dtype
+    xw = _widen(x)
+    B, T = x.shape[0], x.shape[-1]
+    tb = _tables(g)
+    op = MIN if minimum else MAX
+    ident = identity(xw.dtype, minimum)
+    adt = arg_dtype(g.taps)
+    y = np.empty((B,) + g.out_size + (T,), dtype=xw.dtype)
+    arg = np.empty(y.shape, dtype=adt) if with_arg else np.empty((1,) * y.ndim, dtype=adt)
+    with _Threads(y.size):
+        if g.ndim > 3:
+            _best_nd(xw.reshape(B, -1, T), y.reshape(B, -1, T), arg.reshape(arg.shape[0], -1, T)
+                     if with_arg else np.empty((1, 1, 1), adt), tb["pos"], tb["kern"],
+                     tb["outsh"], tb["instr"], op, with_arg, ident)
+        elif T == 1:
+            _best_cf(xw.reshape((B,) + tb["in3"]), y.reshape((B,) + tb["out3"]),
+                     arg.reshape((B,) + tb["out3"]) if with_arg else np.empty((1,) * 4, adt),
+                     tb["geo"], tb["wtab"], tb["wfirst"], op, with_arg, ident)
+        else:
+            _best_cl(xw.reshape((B,) + tb["in3"] + (T,)), y.reshape((B,) + tb["out3"] + (T,)),
+                     arg.reshape((B,) + tb["out3"] + (T,)) if with_arg
+                     else np.empty((1,) * 5, adt), tb["geo"], op, with_arg, ident)
+    return y.astype(dtype, copy=False), (arg if with_arg else None)
+
+
+def _backward(dy, arg, g: Geometry, with_arg):
+    """Scatter ``dy`` (already divided for averages) into a zeroed gradient."""
+    B, T = dy.shape[0], dy.shape[-1]
+    tb = _tables(g)
+    dx = np.zeros((B,) + g.in_size + (T,), dtype=dy.dtype)
+    adt = arg.dtype if with_arg else np.int8
+    with _Threads(dx.size):
+        if g.ndim > 3:
+            _back_nd(dy.reshape(B, -1, T), arg.reshape(B, -1, T) if with_arg
+                     else np.empty((1, 1, 1), adt), dx.reshape(B, -1, T), tb["pos"], tb["kern"],
+                     tb["outsh"], tb["instr"], with_arg)
+        elif T == 1:
+            dyc = dy.reshape((B,) + tb["out3"])
+            dxc = dx.reshape((B,) + tb["in3"])
+            if with_arg:
+                _best_back_cf(dyc, arg.reshape((B,) + tb["out3"]), dxc, tb["geo"], tb["wtab"])
+            else:
+                _sum_back_cf(dyc, dxc, tb["geo"], tb["wtab"])
+        else:
+            cs = max(16, -(-T // max(1, (2 * numba.get_num_threads()) // max(B, 1))))
+            _back_cl(dy.reshape((B,) + tb["out3"] + (T,)), arg.reshape((B,) + tb["out3"] + (T,))
+                     if with_arg else np.empty((1,) * 5, adt),
+                     dx.reshape((B,) + tb["in3"] + (T,)), tb["geo"], with_arg, cs)
+    return dx
+
+
+def max_backward(dy, arg, g: Geometry):
+    dtype = dy.dtype
+    return _backward(_widen(dy), arg, g, True).astype(dtype, copy=False)
+
+
+def avg_forward(x, g: Geometry, *, count_include_pad, divisor_override):
+    dtype = x.dtype
+    xw = _widen(x)
+    acc = acc_dtype(dtype)
+    proto = np.zeros(1, dtype=acc)
+    is_int = dtype.kind in "iu"
+    override = divisor_override or 0
+    B, T = x.shape[0], x.shape[-1]
+    tb = _tables(g)
+    y = np.empty((B,) + g.out_size + (T,), dtype=xw.dtype if not is_int else dtype)
+    with _Threads(y.size):
+        if g.ndim > 3:
+            div = (np.full(math.prod(g.out_size), override, dtype=np.int64) if override else
+                   np.ascontiguousarray(g.divisor(count_include_pad)).reshape(-1))
+            _avg_nd(xw.reshape(B, -1, T), y.reshape(B, -1, T), tb["pos"], tb["kern"],
+                    tb["outsh"], tb["instr"], div, proto, is_int)
+        else:
+            cd, ch, cw = _counts3(g, count_include_pad)
+            if T == 1:
+                _avg_cf(xw.reshape((B,) + tb["in3"]), y.reshape((B,) + tb["out3"]), tb["geo"],
+                        tb["wtab"], cd, ch, cw, override, proto, is_int)
+            else:
+                _avg_cl(xw.reshape((B,) + tb["in3"] + (T,)), y.reshape((B,) + tb["out3"] + (T,)),
+                        tb["geo"], cd, ch, cw, override, proto, is_int)
+    return y.astype(dtype, copy=False)
+
+
+def avg_backward(dy, g: Geometry, *, count_include_pad, divisor_override):
+    dtype = dy.dtype
+    acc = acc_dtype(dtype)
+    if divisor_override is not None:
+        div = np.asarray(divisor_override, dtype=np.int64)
+    else:
+        div = g.divisor(count_include_pad)[..., None]
+    if dtype.kind in "iu":
+        share = np.asarray(dy, dtype=acc)
+        q = np.floor_divide(share, div)
+        share = q + ((q * div != share) & ((share < 0) != (div < 0)))
+    else:
+        share = np.divide(dy.astype(acc), div.astype(acc))
+    return _backward(np.ascontiguousarray(share), None, g, False).astype(dtype, copy=False)
