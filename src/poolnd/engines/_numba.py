@@ -157,24 +157,175 @@ def _first_in(o, s, p, dl, k, size):
 
 
 # ----------------------------------------------------------------------------------------------
+# one input row against one output row: every W tap of the row, in tap order
+# wtab[l] = (o_lo, o_hi, i_lo): outputs o_lo <= q < o_hi read input column i_lo + (q - o_lo)*sw
+# ----------------------------------------------------------------------------------------------
+
+@njit(cache=_CACHE)
+def _interior(wtab, kw):
+    """Outputs where every W tap lies inside the row: [q_lo, q_hi) (may be empty)."""
+    q_lo, q_hi = wtab[0, 0], wtab[0, 1]
+    for l in range(1, kw):
+        q_lo = max(q_lo, wtab[l, 0])
+        q_hi = min(q_hi, wtab[l, 1])
+    return q_lo, q_hi
+
+
+@njit(cache=_CACHE)
+def _best_fused(acc, src, n, kw, sw, dw, op):
+    """acc[q] = best over l of src[q*sw + l*dw], all taps inside (the interior)."""
+    if kw == 2 and sw == 2 and dw == 1:
+        for q in range(n):
+            b = acc[q]
+            v = src[2 * q]
+            b = v if _better(v, b, op) else b
+            v = src[2 * q + 1]
+            b = v if _better(v, b, op) else b
+            acc[q] = b
+    elif kw == 3 and sw == 2 and dw == 1:
+        for q in range(n):
+            b = acc[q]
+            v = src[2 * q]
+            b = v if _better(v, b, op) else b
+            v = src[2 * q + 1]
+            b = v if _better(v, b, op) else b
+            v = src[2 * q + 2]
+            b = v if _better(v, b, op) else b
+            acc[q] = b
+    elif kw == 3 and sw == 1 and dw == 1:
+        for q in range(n):
+            b = acc[q]
+            v = src[q]
+            b = v if _better(v, b, op) else b
+            v = src[q + 1]
+            b = v if _better(v, b, op) else b
+            v = src[q + 2]
+            b = v if _better(v, b, op) else b
+            acc[q] = b
+    else:
+        for l in range(kw):
+            _row_best(acc, src[l * dw:], n, sw, op)
+
+
+@njit(cache=_CACHE)
+def _best_fused_arg(acc, arow, src, n, kw, sw, dw, op, t0):
+    if kw == 2 and sw == 2 and dw == 1:
+        for q in range(n):
+            b = acc[q]
+            a = arow[q]
+            v = src[2 * q]
+            tk = _better(v, b, op)
+            b = v if tk else b
+            a = t0 if tk else a
+            v = src[2 * q + 1]
+            tk = _better(v, b, op)
+            b = v if tk else b
+            a = t0 + 1 if tk else a
+            acc[q] = b
+            arow[q] = a
+    elif kw == 3 and sw == 2 and dw == 1:
+        for q in range(n):
+            b = acc[q]
+            a = arow[q]
+            v = src[2 * q]
+            tk = _better(v, b, op)
+            b = v if tk else b
+            a = t0 if tk else a
+            v = src[2 * q + 1]
+            tk = _better(v, b, op)
+            b = v if tk else b
+            a = t0 + 1 if tk else a
+            v = src[2 * q + 2]
+            tk = _better(v, b, op)
+            b = v if tk else b
+            a = t0 + 2 if tk else a
+            acc[q] = b
+            arow[q] = a
+    else:
+        for l in range(kw):
+            _row_best_arg(acc, arow, src[l * dw:], n, sw, op, t0 + l)
+
+
+@njit(cache=_CACHE)
+def _sum_fused(acc, src, n, kw, sw, dw):
+    if kw == 2 and sw == 2 and dw == 1:
+        for q in range(n):
+            b = acc[q]
+            b += src[2 * q]
+            b += src[2 * q + 1]
+            acc[q] = b
+    elif kw == 3 and sw == 2 and dw == 1:
+        for q in range(n):
+            b = acc[q]
+            b += src[2 * q]
+            b += src[2 * q + 1]
+            b += src[2 * q + 2]
+            acc[q] = b
+    else:
+        for l in range(kw):
+            _row_sum(acc, src[l * dw:], n, sw)
+
+
+@njit(cache=_CACHE)
+def _tap_segment(acc, arow, xrow, a0, a1, lo, st, sw, op, with_arg, t):
+    """Tap t (first output lo, reading column st) applied to outputs a0 <= q < a1."""
+    if a1 <= a0:
+        return
+    off = st + (a0 - lo) * sw
+    if op == SUM:
+        _row_sum(acc[a0:], xrow[off:], a1 - a0, sw)
+    elif with_arg:
+        _row_best_arg(acc[a0:], arow[a0:], xrow[off:], a1 - a0, sw, op, t)
+    else:
+        _row_best(acc[a0:], xrow[off:], a1 - a0, sw, op)
+
+
+@njit(cache=_CACHE)
+def _row_apply(acc, arow, xrow, wtab, kw, sw, dw, op, with_arg, t0):
+    """Apply the W taps t0 .. t0+kw-1 of one input row to one output row. Outputs whose taps all
+    lie inside the row (the interior) take them in one fused loop; the edge outputs take them tap
+    by tap. Either way each output sees its taps in order."""
+    q_lo, q_hi = _interior(wtab, kw)
+    fused = q_hi - q_lo >= 2
+    for l in range(kw):
+        lo, hi, st = wtab[l, 0], wtab[l, 1], wtab[l, 2]
+        if fused:
+            _tap_segment(acc, arow, xrow, lo, min(hi, q_lo), lo, st, sw, op, with_arg, t0 + l)
+            _tap_segment(acc, arow, xrow, max(lo, q_hi), hi, lo, st, sw, op, with_arg, t0 + l)
+        else:
+            _tap_segment(acc, arow, xrow, lo, hi, lo, st, sw, op, with_arg, t0 + l)
+    if fused:
+        st0 = wtab[0, 2] + (q_lo - wtab[0, 0]) * sw
+        n = q_hi - q_lo
+        if op == SUM:
+            _sum_fused(acc[q_lo:], xrow[st0:], n, kw, sw, dw)
+        elif with_arg:
+            _best_fused_arg(acc[q_lo:], arow[q_lo:], xrow[st0:], n, kw, sw, dw, op, t0)
+        else:
+            _best_fused(acc[q_lo:], xrow[st0:], n, kw, sw, dw, op)
+
+
+# ----------------------------------------------------------------------------------------------
 # channels-first: x (B, D, H, W), outputs (B, OD, OH, OW)
-# geo = [kd, kh, kw, sd, sh, sw, dd, dh, dw, pd, ph, pw]; wtab[l] = (o_lo, o_hi, i_lo) of W tap l
+# geo = [kd, kh, kw, sd, sh, sw, dd, dh, dw, pd, ph, pw]
 # ----------------------------------------------------------------------------------------------
 
 @njit(cache=_CACHE, parallel=True)
 def _best_cf(x, y, arg, geo, wtab, wfirst, op, with_arg, ident):
+    """Max or min of every window (with the window-local argmax if with_arg); parallel over
+    output rows."""
     B, D, H, W = x.shape
     OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
     kd, kh, kw, sd, sh, sw = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5]
-    dd, dh, pd, ph = geo[6], geo[7], geo[9], geo[10]
+    dd, dh, dw, pd, ph = geo[6], geo[7], geo[8], geo[9], geo[10]
     for r in prange(B * OD * OH):
         b = r // (OD * OH)
         od = (r // OH) % OD
         oh = r % OH
         acc = y[b, od, oh]
         acc[:] = ident
+        arow = arg[b, od, oh] if with_arg else arg[0, 0, 0]
         if with_arg:
-            arow = arg[b, od, oh]
             fi = _first_in(od, sd, pd, dd, kd, D)
             fj = _first_in(oh, sh, ph, dh, kh, H)
             for q in range(OW):
@@ -188,24 +339,17 @@ def _best_cf(x, y, arg, geo, wtab, wfirst, op, with_arg, ident):
                 zh = oh * sh - ph + j * dh
                 if zh < 0 or zh >= H:
                     continue
-                xrow = x[b, zd, zh]
-                for l in range(kw):
-                    lo, hi, st = wtab[l, 0], wtab[l, 1], wtab[l, 2]
-                    if hi <= lo:
-                        continue
-                    if with_arg:
-                        _row_best_arg(acc[lo:], arg[b, od, oh][lo:], xrow[st:], hi - lo, sw, op,
-                                      (i * kh + j) * kw + l)
-                    else:
-                        _row_best(acc[lo:], xrow[st:], hi - lo, sw, op)
+                _row_apply(acc, arow, x[b, zd, zh], wtab, kw, sw, dw, op, with_arg,
+                           (i * kh + j) * kw)
 
 
 @njit(cache=_CACHE, parallel=True)
-def _avg_cf(x, y, geo, wtab, cd, ch, cw, override, acc_proto, is_int):
+def _avg_cf(x, y, noarg, geo, wtab, cd, ch, cw, override, acc_proto, is_int):
+    """Window sums in the accumulation dtype, divided per output row; parallel over rows."""
     B, D, H, W = x.shape
     OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
     kd, kh, kw, sd, sh, sw = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5]
-    dd, dh, pd, ph = geo[6], geo[7], geo[9], geo[10]
+    dd, dh, dw, pd, ph = geo[6], geo[7], geo[8], geo[9], geo[10]
     for r in prange(B * OD * OH):
         b = r // (OD * OH)
         od = (r // OH) % OD
@@ -219,11 +363,7 @@ def _avg_cf(x, y, geo, wtab, cd, ch, cw, override, acc_proto, is_int):
                 zh = oh * sh - ph + j * dh
                 if zh < 0 or zh >= H:
                     continue
-                xrow = x[b, zd, zh]
-                for l in range(kw):
-                    lo, hi, st = wtab[l, 0], wtab[l, 1], wtab[l, 2]
-                    if hi > lo:
-                        _row_sum(acc[lo:], xrow[st:], hi - lo, sw)
+                _row_apply(acc, noarg[0, 0, 0], x[b, zd, zh], wtab, kw, sw, dw, SUM, False, 0)
         _finish_row(acc, y[b, od, oh], cd[od] * ch[oh], cw, override, is_int)
 
 
@@ -240,57 +380,92 @@ def _finish_row(acc, out, c_outer, cw, override, is_int):
             out[q] = acc[q] / d
 
 
+@njit(cache=_CACHE)
+def _scatter_segment(dst, g, arow, a0, a1, lo, st, sw, with_arg, t):
+    """Tap t (first output lo, input column st): dst[col(q)] += g[q] for a0 <= q < a1 (only
+    where arow[q] == t, with_arg)."""
+    if a1 <= a0:
+        return
+    d = dst[st + (a0 - lo) * sw:]
+    if with_arg:
+        for q in range(a1 - a0):
+            d[sw * q] += g[a0 + q] if arow[a0 + q] == t else 0
+    elif sw == 1:
+        for q in range(a1 - a0):
+            d[q] += g[a0 + q]
+    else:
+        for q in range(a1 - a0):
+            d[sw * q] += g[a0 + q]
+
+
+@njit(cache=_CACHE)
+def _scatter_row(dst, g, arow, wtab, kw, sw, dw, with_arg, t0):
+    """dst (one gradient row) += output row g through the W taps t0 .. t0+kw-1: every tap (g
+    holds averages' shares already divided) or, with_arg, only the recorded tap."""
+    q_lo, q_hi = _interior(wtab, kw)
+    fused = with_arg and kw == 2 and sw == 2 and dw == 1 and q_hi - q_lo >= 2
+    for l in range(kw):
+        lo, hi, st = wtab[l, 0], wtab[l, 1], wtab[l, 2]
+        if fused:
+            _scatter_segment(dst, g, arow, lo, min(hi, q_lo), lo, st, sw, with_arg, t0 + l)
+            _scatter_segment(dst, g, arow, max(lo, q_hi), hi, lo, st, sw, with_arg, t0 + l)
+        else:
+            _scatter_segment(dst, g, arow, lo, hi, lo, st, sw, with_arg, t0 + l)
+    if fused:                        # k=2, s=2: both taps in one interleaved pass
+        d = dst[wtab[0, 2] + (q_lo - wtab[0, 0]) * 2:]
+        for q in range(q_hi - q_lo):
+            a = arow[q_lo + q]
+            v = g[q_lo + q]
+            d[2 * q] += v if a == t0 else 0
+            d[2 * q + 1] += v if a == t0 + 1 else 0
+
+
+@njit(cache=_CACHE)
+def _share_row(out, g, c_outer, cw, override):
+    """out[q] = g[q] / divisor; c_outer, cw and override come in g's float dtype, so the
+    division runs in that dtype (as PyTorch's gradOutput / divide_factor)."""
+    n = out.shape[0]
+    if override != 0:
+        for q in range(n):
+            out[q] = g[q] / override
+    else:
+        for q in range(n):
+            out[q] = g[q] / (c_outer * cw[q])
+
+
 @njit(cache=_CACHE, parallel=True)
-def _best_back_cf(dy, arg, dx, geo, wtab):
+def _back_cf(dy, arg, dx, geo, wtab, with_arg, divide, cd, ch, cw, override):
+    """Gradient by gathering: each input row is owned by one thread, zeroed, and receives every
+    output row's share in a fixed order (taps i, j, l ascending): deterministic for any thread
+    count, and dx is written once. With ``divide``, averages' shares are dy / divisor (cd, ch,
+    cw, override in dy's dtype)."""
     B, D, H, W = dx.shape
     OD, OH, OW = dy.shape[1], dy.shape[2], dy.shape[3]
     kd, kh, kw, sd, sh, sw = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5]
-    dd, dh, pd, ph = geo[6], geo[7], geo[9], geo[10]
-    for b in prange(B):                      # one plane per thread: a fixed summation order
-        for od in range(OD):
-            for oh in range(OH):
+    dd, dh, dw, pd, ph = geo[6], geo[7], geo[8], geo[9], geo[10]
+    for r in prange(B * D * H):
+        b = r // (D * H)
+        zd = (r // H) % D
+        zh = r % H
+        dst = dx[b, zd, zh]
+        dst[:] = 0
+        share = np.empty(OW if divide else 0, dtype=dy.dtype)
+        for i in range(kd):
+            nd = zd + pd - i * dd
+            if nd < 0 or nd % sd != 0 or nd // sd >= OD:
+                continue
+            od = nd // sd
+            for j in range(kh):
+                nh = zh + ph - j * dh
+                if nh < 0 or nh % sh != 0 or nh // sh >= OH:
+                    continue
+                oh = nh // sh
                 g = dy[b, od, oh]
-                arow = arg[b, od, oh]
-                for i in range(kd):
-                    zd = od * sd - pd + i * dd
-                    if zd < 0 or zd >= D:
-                        continue
-                    for j in range(kh):
-                        zh = oh * sh - ph + j * dh
-                        if zh < 0 or zh >= H:
-                            continue
-                        dst = dx[b, zd, zh]
-                        for l in range(kw):
-                            lo, hi, st = wtab[l, 0], wtab[l, 1], wtab[l, 2]
-                            if hi > lo:
-                                _row_scatter_arg(dst[st:], g[lo:], arow[lo:], hi - lo, sw,
-                                                 (i * kh + j) * kw + l)
-
-
-@njit(cache=_CACHE, parallel=True)
-def _sum_back_cf(g_all, dx, geo, wtab):
-    """dx += every tap's share of g_all (already divided by the divisor)."""
-    B, D, H, W = dx.shape
-    OD, OH, OW = g_all.shape[1], g_all.shape[2], g_all.shape[3]
-    kd, kh, kw, sd, sh, sw = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5]
-    dd, dh, pd, ph = geo[6], geo[7], geo[9], geo[10]
-    for b in prange(B):
-        for od in range(OD):
-            for oh in range(OH):
-                g = g_all[b, od, oh]
-                for i in range(kd):
-                    zd = od * sd - pd + i * dd
-                    if zd < 0 or zd >= D:
-                        continue
-                    for j in range(kh):
-                        zh = oh * sh - ph + j * dh
-                        if zh < 0 or zh >= H:
-                            continue
-                        dst = dx[b, zd, zh]
-                        for l in range(kw):
-                            lo, hi, st = wtab[l, 0], wtab[l, 1], wtab[l, 2]
-                            if hi > lo:
-                                _row_scatter(dst[st:], g[lo:], hi - lo, sw)
+                if divide:
+                    _share_row(share, g, cd[od] * ch[oh], cw, override)
+                    g = share
+                _scatter_row(dst, g, arg[b, od, oh] if with_arg else arg[0, 0, 0], wtab, kw,
+                             sw, dw, with_arg, (i * kh + j) * kw)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -595,30 +770,46 @@ def max_forward(x, g: Geometry, *, minimum, with_arg):
     return y.astype(dtype, copy=False), (arg if with_arg else None)
 
 
-def _backward(dy, arg, g: Geometry, with_arg):
-    """Scatter ``dy`` (already divided for averages) into a zeroed gradient."""
+def _backward(dy, arg, g: Geometry, with_arg, count_include_pad=True, override=0):
+    """Gradient from ``dy``: routed by ``arg`` (max/min) or spread as dy / divisor (averages;
+    ``override`` 1 passes dy through as already divided)."""
     B, T = dy.shape[0], dy.shape[-1]
     tb = _tables(g)
-    dx = np.zeros((B,) + g.in_size + (T,), dtype=dy.dtype)
     adt = arg.dtype if with_arg else np.int8
-    with _Threads(dx.size):
-        if g.ndim > 3:
-            _back_nd(dy.reshape(B, -1, T), arg.reshape(B, -1, T) if with_arg
-                     else np.empty((1, 1, 1), adt), dx.reshape(B, -1, T), tb["pos"], tb["kern"],
-                     tb["outsh"], tb["instr"], with_arg)
-        elif T == 1:
-            dyc = dy.reshape((B,) + tb["out3"])
-            dxc = dx.reshape((B,) + tb["in3"])
-            if with_arg:
-                _best_back_cf(dyc, arg.reshape((B,) + tb["out3"]), dxc, tb["geo"], tb["wtab"])
+    with _Threads(dy.size + math.prod(g.in_size) * B * T):
+        if g.ndim > 3 or T > 1:
+            if not with_arg and override != 1:
+                dy = _shares(dy, g, count_include_pad, override)
+            dx = np.zeros((B,) + g.in_size + (T,), dtype=dy.dtype)
+            if g.ndim > 3:
+                _back_nd(dy.reshape(B, -1, T), arg.reshape(B, -1, T) if with_arg
+                         else np.empty((1, 1, 1), adt), dx.reshape(B, -1, T), tb["pos"],
+                         tb["kern"], tb["outsh"], tb["instr"], with_arg)
             else:
-                _sum_back_cf(dyc, dxc, tb["geo"], tb["wtab"])
-        else:
-            cs = max(16, -(-T // max(1, (2 * numba.get_num_threads()) // max(B, 1))))
-            _back_cl(dy.reshape((B,) + tb["out3"] + (T,)), arg.reshape((B,) + tb["out3"] + (T,))
-                     if with_arg else np.empty((1,) * 5, adt),
-                     dx.reshape((B,) + tb["in3"] + (T,)), tb["geo"], with_arg, cs)
+                cs = max(16, -(-T // max(1, (2 * numba.get_num_threads()) // max(B, 1))))
+                _back_cl(dy.reshape((B,) + tb["out3"] + (T,)),
+                         arg.reshape((B,) + tb["out3"] + (T,)) if with_arg
+                         else np.empty((1,) * 5, adt),
+                         dx.reshape((B,) + tb["in3"] + (T,)), tb["geo"], with_arg, cs)
+            return dx
+        dx = np.empty((B,) + g.in_size + (T,), dtype=dy.dtype)     # every row is written
+        divide = not with_arg and override != 1
+        cd, ch, cw = (c.astype(dy.dtype) for c in _counts3(g, count_include_pad))
+        _back_cf(dy.reshape((B,) + tb["out3"]), arg.reshape((B,) + tb["out3"]) if with_arg
+                 else np.empty((1,) * 4, adt), dx.reshape((B,) + tb["in3"]), tb["geo"],
+                 tb["wtab"], with_arg, divide, cd, ch, cw, dy.dtype.type(override))
     return dx
+
+
+def _shares(dy, g: Geometry, count_include_pad, override):
+    """dy / divisor in the accumulation dtype (integers truncate toward zero)."""
+    div = (np.asarray(override, dtype=np.int64) if override
+           else g.divisor(count_include_pad)[..., None])
+    if dy.dtype.kind in "iu":
+        s = dy.astype(np.int64)
+        q = np.floor_divide(s, div)
+        return q + ((q * div != s) & ((s < 0) != (div < 0)))
+    return np.divide(dy, div.astype(dy.dtype))
 
 
 def max_backward(dy, arg, g: Geometry):
@@ -645,8 +836,9 @@ def avg_forward(x, g: Geometry, *, count_include_pad, divisor_override):
         else:
             cd, ch, cw = _counts3(g, count_include_pad)
             if T == 1:
-                _avg_cf(xw.reshape((B,) + tb["in3"]), y.reshape((B,) + tb["out3"]), tb["geo"],
-                        tb["wtab"], cd, ch, cw, override, proto, is_int)
+                _avg_cf(xw.reshape((B,) + tb["in3"]), y.reshape((B,) + tb["out3"]),
+                        np.empty((1,) * 4, np.int8), tb["geo"], tb["wtab"], cd, ch, cw,
+                        override, proto, is_int)
             else:
                 _avg_cl(xw.reshape((B,) + tb["in3"] + (T,)), y.reshape((B,) + tb["out3"] + (T,)),
                         tb["geo"], cd, ch, cw, override, proto, is_int)
@@ -655,15 +847,9 @@ def avg_forward(x, g: Geometry, *, count_include_pad, divisor_override):
 
 def avg_backward(dy, g: Geometry, *, count_include_pad, divisor_override):
     dtype = dy.dtype
-    acc = acc_dtype(dtype)
-    if divisor_override is not None:
-        div = np.asarray(divisor_override, dtype=np.int64)
-    else:
-        div = g.divisor(count_include_pad)[..., None]
-    if dtype.kind in "iu":
-        share = np.asarray(dy, dtype=acc)
-        q = np.floor_divide(share, div)
-        share = q + ((q * div != share) & ((share < 0) != (div < 0)))
-    else:
-        share = np.divide(dy.astype(acc), div.astype(acc))
-    return _backward(np.ascontiguousarray(share), None, g, False).astype(dtype, copy=False)
+    dyw = _widen(dy)
+    if dtype.kind in "iu":          # integer shares truncate first, then pass through
+        return _backward(_shares(dyw, g, count_include_pad, divisor_override or 0), None, g,
+                         False, count_include_pad, 1).astype(dtype, copy=False)
+    return _backward(dyw, None, g, False, count_include_pad,
+                     divisor_override or 0).astype(dtype, copy=False)
