@@ -8,8 +8,12 @@ import statistics
 import time
 
 
-def interleaved(contenders: dict, repeats: int = 9, warmup: int = 1) -> dict:
-    """``{name: fn}`` -> ``{name: [seconds, ...]}``; each ``fn()`` is one timed call."""
+def interleaved(contenders: dict, repeats: int = 9, warmup: int = 1, gap: float = 0.05) -> dict:
+    """``{name: fn}`` -> ``{name: [seconds, ...]}``; each ``fn()`` is one timed call.
+
+    ``gap`` seconds of sleep separate the calls: thread pools of other runtimes in the process
+    (PyTorch's OpenMP, XLA's Eigen pool, Numba's) spin for a while after their work, and on a
+    2-core machine that spinning would be charged to whichever contender runs next."""
     names = list(contenders)
     for _ in range(warmup):
         for n in names:
@@ -18,6 +22,7 @@ def interleaved(contenders: dict, repeats: int = 9, warmup: int = 1) -> dict:
     for r in range(repeats):
         order = names[r % len(names):] + names[:r % len(names)]
         for n in order:
+            time.sleep(gap)
             t0 = time.perf_counter()
             contenders[n]()
             times[n].append(time.perf_counter() - t0)

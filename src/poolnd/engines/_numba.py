@@ -138,6 +138,16 @@ def _row_scatter_arg(dst, g, arow, n, s, t):
             dst[s * q] += g[q] if arow[q] == t else 0
 
 
+@njit(cache=_CACHE)
+def _chunks(n, nt):
+    """Split range(n) into about 4 chunks per thread (``nt`` threads, passed in: reading Numba's
+    thread count inside a kernel would defeat its disk cache): (number of chunks, chunk length).
+    Loops run prange over chunks so that per-thread buffers are allocated once per chunk."""
+    c = min(n, 4 * nt)
+    c = max(c, 1)
+    return c, (n + c - 1) // c
+
+
 @njit(cache=_CACHE, inline="always")
 def _trunc_div(s, d):
     q = s // d
@@ -344,27 +354,32 @@ def _best_cf(x, y, arg, geo, wtab, wfirst, op, with_arg, ident):
 
 
 @njit(cache=_CACHE, parallel=True)
-def _avg_cf(x, y, noarg, geo, wtab, cd, ch, cw, override, acc_proto, is_int):
+def _avg_cf(x, y, noarg, geo, wtab, cd, ch, cw, override, acc_proto, is_int, nt):
     """Window sums in the accumulation dtype, divided per output row; parallel over rows."""
     B, D, H, W = x.shape
     OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
     kd, kh, kw, sd, sh, sw = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5]
     dd, dh, dw, pd, ph = geo[6], geo[7], geo[8], geo[9], geo[10]
-    for r in prange(B * OD * OH):
-        b = r // (OD * OH)
-        od = (r // OH) % OD
-        oh = r % OH
-        acc = np.zeros(OW, dtype=acc_proto.dtype)
-        for i in range(kd):
-            zd = od * sd - pd + i * dd
-            if zd < 0 or zd >= D:
-                continue
-            for j in range(kh):
-                zh = oh * sh - ph + j * dh
-                if zh < 0 or zh >= H:
+    nrows = B * OD * OH
+    nc, cl = _chunks(nrows, nt)
+    for c in prange(nc):
+        acc = np.empty(OW, dtype=acc_proto.dtype)
+        for r in range(c * cl, min(nrows, (c + 1) * cl)):
+            b = r // (OD * OH)
+            od = (r // OH) % OD
+            oh = r % OH
+            acc[:] = 0
+            for i in range(kd):
+                zd = od * sd - pd + i * dd
+                if zd < 0 or zd >= D:
                     continue
-                _row_apply(acc, noarg[0, 0, 0], x[b, zd, zh], wtab, kw, sw, dw, SUM, False, 0)
-        _finish_row(acc, y[b, od, oh], cd[od] * ch[oh], cw, override, is_int)
+                for j in range(kh):
+                    zh = oh * sh - ph + j * dh
+                    if zh < 0 or zh >= H:
+                        continue
+                    _row_apply(acc, noarg[0, 0, 0], x[b, zd, zh], wtab, kw, sw, dw, SUM, False,
+                               0)
+            _finish_row(acc, y[b, od, oh], cd[od] * ch[oh], cw, override, is_int)
 
 
 @njit(cache=_CACHE)
@@ -399,28 +414,6 @@ def _scatter_segment(dst, g, arow, a0, a1, lo, st, sw, with_arg, t):
 
 
 @njit(cache=_CACHE)
-def _scatter_row(dst, g, arow, wtab, kw, sw, dw, with_arg, t0):
-    """dst (one gradient row) += output row g through the W taps t0 .. t0+kw-1: every tap (g
-    holds averages' shares already divided) or, with_arg, only the recorded tap."""
-    q_lo, q_hi = _interior(wtab, kw)
-    fused = with_arg and kw == 2 and sw == 2 and dw == 1 and q_hi - q_lo >= 2
-    for l in range(kw):
-        lo, hi, st = wtab[l, 0], wtab[l, 1], wtab[l, 2]
-        if fused:
-            _scatter_segment(dst, g, arow, lo, min(hi, q_lo), lo, st, sw, with_arg, t0 + l)
-            _scatter_segment(dst, g, arow, max(lo, q_hi), hi, lo, st, sw, with_arg, t0 + l)
-        else:
-            _scatter_segment(dst, g, arow, lo, hi, lo, st, sw, with_arg, t0 + l)
-    if fused:                        # k=2, s=2: both taps in one interleaved pass
-        d = dst[wtab[0, 2] + (q_lo - wtab[0, 0]) * 2:]
-        for q in range(q_hi - q_lo):
-            a = arow[q_lo + q]
-            v = g[q_lo + q]
-            d[2 * q] += v if a == t0 else 0
-            d[2 * q + 1] += v if a == t0 + 1 else 0
-
-
-@njit(cache=_CACHE)
 def _share_row(out, g, c_outer, cw, override):
     """out[q] = g[q] / divisor; c_outer, cw and override come in g's float dtype, so the
     division runs in that dtype (as PyTorch's gradOutput / divide_factor)."""
@@ -434,38 +427,81 @@ def _share_row(out, g, c_outer, cw, override):
 
 
 @njit(cache=_CACHE, parallel=True)
-def _back_cf(dy, arg, dx, geo, wtab, with_arg, divide, cd, ch, cw, override):
-    """Gradient by gathering: each input row is owned by one thread, zeroed, and receives every
-    output row's share in a fixed order (taps i, j, l ascending): deterministic for any thread
-    count, and dx is written once. With ``divide``, averages' shares are dy / divisor (cd, ch,
-    cw, override in dy's dtype)."""
+def _back_cf(dy, dx, geo, wtab, cd, ch, cw, override, nt):
+    """Averages' gradient by gathering: each input row is owned by one thread, zeroed, and
+    receives every covering window's share dy / divisor (cd, ch, cw, override in dy's dtype) in
+    a fixed order (taps i, j, l ascending): deterministic for any thread count, dx written once."""
     B, D, H, W = dx.shape
     OD, OH, OW = dy.shape[1], dy.shape[2], dy.shape[3]
     kd, kh, kw, sd, sh, sw = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5]
     dd, dh, dw, pd, ph = geo[6], geo[7], geo[8], geo[9], geo[10]
-    for r in prange(B * D * H):
-        b = r // (D * H)
-        zd = (r // H) % D
-        zh = r % H
-        dst = dx[b, zd, zh]
-        dst[:] = 0
-        share = np.empty(OW if divide else 0, dtype=dy.dtype)
-        for i in range(kd):
-            nd = zd + pd - i * dd
-            if nd < 0 or nd % sd != 0 or nd // sd >= OD:
-                continue
-            od = nd // sd
-            for j in range(kh):
-                nh = zh + ph - j * dh
-                if nh < 0 or nh % sh != 0 or nh // sh >= OH:
+    nrows = B * D * H
+    nc, cl = _chunks(nrows, nt)
+    for c in prange(nc):
+        share = np.empty(OW, dtype=dy.dtype)
+        for r in range(c * cl, min(nrows, (c + 1) * cl)):
+            b = r // (D * H)
+            zd = (r // H) % D
+            zh = r % H
+            dst = dx[b, zd, zh]
+            dst[:] = 0
+            for i in range(kd):
+                nd = zd + pd - i * dd
+                if nd < 0 or nd % sd != 0 or nd // sd >= OD:
                     continue
-                oh = nh // sh
+                od = nd // sd
+                for j in range(kh):
+                    nh = zh + ph - j * dh
+                    if nh < 0 or nh % sh != 0 or nh // sh >= OH:
+                        continue
+                    oh = nh // sh
+                    _share_row(share, dy[b, od, oh], cd[od] * ch[oh], cw, override)
+                    for l in range(kw):
+                        lo, hi, st = wtab[l, 0], wtab[l, 1], wtab[l, 2]
+                        _scatter_segment(dst, share, share, lo, hi, lo, st, sw, False, 0)
+
+
+@njit(cache=_CACHE, parallel=True)
+def _route_cf(dy, arg, dx, dbase, hbase, wbase, toff):
+    """Max/min gradient: each output's dy goes to the input its window chose, at in-plane offset
+    dbase[od] + hbase[oh] + wbase[ow] + toff[tap]. One thread owns whole planes and scans their
+    outputs in order, so overlapping windows sum in a fixed order (deterministic)."""
+    B = dy.shape[0]
+    OD, OH, OW = dy.shape[1], dy.shape[2], dy.shape[3]
+    for b in prange(B):
+        plane = dx[b]
+        for od in range(OD):
+            for oh in range(OH):
+                base = dbase[od] + hbase[oh]
                 g = dy[b, od, oh]
-                if divide:
-                    _share_row(share, g, cd[od] * ch[oh], cw, override)
-                    g = share
-                _scatter_row(dst, g, arg[b, od, oh] if with_arg else arg[0, 0, 0], wtab, kw,
-                             sw, dw, with_arg, (i * kh + j) * kw)
+                a = arg[b, od, oh]
+                for q in range(OW):
+                    t = a[q]
+                    if t >= 0:
+                        plane[base + wbase[q] + toff[t]] += g[q]
+
+
+@njit(cache=_CACHE, parallel=True)
+def _route_cl(dy, arg, dx, dbase, hbase, wbase, toff, cs):
+    """As _route_cf for channels-last (N, OD, OH, OW, C) into dx (N, D*H*W, C); threads own
+    blocks of ``cs`` channels of one image."""
+    N, C = dy.shape[0], dy.shape[4]
+    OD, OH, OW = dy.shape[1], dy.shape[2], dy.shape[3]
+    nb = (C + cs - 1) // cs
+    for p in prange(N * nb):
+        n = p // nb
+        c0 = (p % nb) * cs
+        c1 = min(C, c0 + cs)
+        for od in range(OD):
+            for oh in range(OH):
+                for ow in range(OW):
+                    base = dbase[od] + hbase[oh] + wbase[ow]
+                    g = dy[n, od, oh, ow]
+                    a = arg[n, od, oh, ow]
+                    for c in range(c0, c1):
+                        t = a[c]
+                        if t >= 0:
+                            dx[n, base + toff[t], c] += g[c]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -511,38 +547,40 @@ def _best_cl(x, y, arg, geo, op, with_arg, ident):
 
 
 @njit(cache=_CACHE, parallel=True)
-def _avg_cl(x, y, geo, cd, ch, cw, override, acc_proto, is_int):
+def _avg_cl(x, y, geo, cd, ch, cw, override, acc_proto, is_int, nt):
     N, D, H, W, C = x.shape
     OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
     kd, kh, kw, sd, sh, sw = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5]
     dd, dh, dw, pd, ph, pw = geo[6], geo[7], geo[8], geo[9], geo[10], geo[11]
-    ones = np.ones(1, dtype=np.int64)
-    for r in prange(N * OD * OH):
-        n = r // (OD * OH)
-        od = (r // OH) % OD
-        oh = r % OH
+    nrows = N * OD * OH
+    nc, cl = _chunks(nrows, nt)
+    for ch_ in prange(nc):
         acc = np.empty(C, dtype=acc_proto.dtype)
-        for ow in range(OW):
-            acc[:] = 0
-            for i in range(kd):
-                zd = od * sd - pd + i * dd
-                if zd < 0 or zd >= D:
-                    continue
-                for j in range(kh):
-                    zh = oh * sh - ph + j * dh
-                    if zh < 0 or zh >= H:
+        for r in range(ch_ * cl, min(nrows, (ch_ + 1) * cl)):
+            n = r // (OD * OH)
+            od = (r // OH) % OD
+            oh = r % OH
+            for ow in range(OW):
+                acc[:] = 0
+                for i in range(kd):
+                    zd = od * sd - pd + i * dd
+                    if zd < 0 or zd >= D:
                         continue
-                    for l in range(kw):
-                        zw = ow * sw - pw + l * dw
-                        if zw >= 0 and zw < W:
-                            _row_sum(acc, x[n, zd, zh, zw], C, 1)
-            d = override if override != 0 else cd[od] * ch[oh] * cw[ow]
-            out = y[n, od, oh, ow]
-            for c in range(C):
-                if is_int:
-                    out[c] = _trunc_div(acc[c], d)
-                else:
-                    out[c] = acc[c] / d
+                    for j in range(kh):
+                        zh = oh * sh - ph + j * dh
+                        if zh < 0 or zh >= H:
+                            continue
+                        for l in range(kw):
+                            zw = ow * sw - pw + l * dw
+                            if zw >= 0 and zw < W:
+                                _row_sum(acc, x[n, zd, zh, zw], C, 1)
+                d = override if override != 0 else cd[od] * ch[oh] * cw[ow]
+                out = y[n, od, oh, ow]
+                for c in range(C):
+                    if is_int:
+                        out[c] = _trunc_div(acc[c], d)
+                    else:
+                        out[c] = acc[c] / d
 
 
 @njit(cache=_CACHE, parallel=True)
@@ -635,26 +673,30 @@ def _best_nd(x, y, arg, pos, kern, outsh, instr, op, with_arg, ident):
 
 
 @njit(cache=_CACHE, parallel=True)
-def _avg_nd(x, y, pos, kern, outsh, instr, div, acc_proto, is_int):
+def _avg_nd(x, y, pos, kern, outsh, instr, div, acc_proto, is_int, nt):
     B, P, T = x.shape
     Q = y.shape[1]
     taps = 1
     for d in range(kern.shape[0]):
         taps *= kern[d]
-    for r in prange(B * Q):
-        b = r // Q
-        q = r % Q
-        acc = np.zeros(T, dtype=acc_proto.dtype)
-        for t in range(taps):
-            off = _tap_offset(q, t, pos, kern, outsh, instr)
-            if off >= 0:
-                for c in range(T):
-                    acc[c] += x[b, off, c]
-        for c in range(T):
-            if is_int:
-                y[b, q, c] = _trunc_div(acc[c], div[q])
-            else:
-                y[b, q, c] = acc[c] / div[q]
+    n = B * Q
+    nc, cl = _chunks(n, nt)
+    for ch_ in prange(nc):
+        acc = np.empty(T, dtype=acc_proto.dtype)
+        for r in range(ch_ * cl, min(n, (ch_ + 1) * cl)):
+            b = r // Q
+            q = r % Q
+            acc[:] = 0
+            for t in range(taps):
+                off = _tap_offset(q, t, pos, kern, outsh, instr)
+                if off >= 0:
+                    for c in range(T):
+                        acc[c] += x[b, off, c]
+            for c in range(T):
+                if is_int:
+                    y[b, q, c] = _trunc_div(acc[c], div[q])
+                else:
+                    y[b, q, c] = acc[c] / div[q]
 
 
 @njit(cache=_CACHE, parallel=True)
@@ -748,6 +790,7 @@ def max_forward(x, g: Geometry, *, minimum, with_arg):
     dtype = x.dtype
     xw = _widen(x)
     B, T = x.shape[0], x.shape[-1]
+    P, Q = math.prod(g.in_size), math.prod(g.out_size)
     tb = _tables(g)
     op = MIN if minimum else MAX
     ident = identity(xw.dtype, minimum)
@@ -756,7 +799,7 @@ def max_forward(x, g: Geometry, *, minimum, with_arg):
     arg = np.empty(y.shape, dtype=adt) if with_arg else np.empty((1,) * y.ndim, dtype=adt)
     with _Threads(y.size):
         if g.ndim > 3:
-            _best_nd(xw.reshape(B, -1, T), y.reshape(B, -1, T), arg.reshape(arg.shape[0], -1, T)
+            _best_nd(xw.reshape(B, P, T), y.reshape(B, Q, T), arg.reshape(B, Q, T)
                      if with_arg else np.empty((1, 1, 1), adt), tb["pos"], tb["kern"],
                      tb["outsh"], tb["instr"], op, with_arg, ident)
         elif T == 1:
@@ -770,34 +813,66 @@ def max_forward(x, g: Geometry, *, minimum, with_arg):
     return y.astype(dtype, copy=False), (arg if with_arg else None)
 
 
+def _route_tables(g: Geometry, tb: dict):
+    """In-plane offsets for routing: base of each output along D, H, W and of each tap."""
+    if "route" not in tb:
+        D, H, W = tb["in3"]
+        kd, kh, kw, sd, sh, sw, dd, dh, dw, pd, ph, pw = (int(v) for v in tb["geo"])
+        OD, OH, OW = tb["out3"]
+        dbase = (np.arange(OD) * sd - pd) * H * W
+        hbase = (np.arange(OH) * sh - ph) * W
+        wbase = np.arange(OW) * sw - pw
+        i, j, l = np.meshgrid(np.arange(kd), np.arange(kh), np.arange(kw), indexing="ij")
+        toff = (i * dd * H * W + j * dh * W + l * dw).reshape(-1)
+        tb["route"] = tuple(a.astype(np.int64) for a in (dbase, hbase, wbase, toff))
+    return tb["route"]
+
+
+def _channel_block(B, T):
+    """Channels per thread block in channels-last backward: enough blocks for every thread."""
+    blocks = max(1, -(-2 * numba.get_num_threads() // max(B, 1)))
+    return max(16, -(-T // blocks))
+
+
 def _backward(dy, arg, g: Geometry, with_arg, count_include_pad=True, override=0):
     """Gradient from ``dy``: routed by ``arg`` (max/min) or spread as dy / divisor (averages;
     ``override`` 1 passes dy through as already divided)."""
     B, T = dy.shape[0], dy.shape[-1]
+    P, Q = math.prod(g.in_size), math.prod(g.out_size)
     tb = _tables(g)
     adt = arg.dtype if with_arg else np.int8
     with _Threads(dy.size + math.prod(g.in_size) * B * T):
-        if g.ndim > 3 or T > 1:
+        if g.ndim > 3:
             if not with_arg and override != 1:
                 dy = _shares(dy, g, count_include_pad, override)
             dx = np.zeros((B,) + g.in_size + (T,), dtype=dy.dtype)
-            if g.ndim > 3:
-                _back_nd(dy.reshape(B, -1, T), arg.reshape(B, -1, T) if with_arg
-                         else np.empty((1, 1, 1), adt), dx.reshape(B, -1, T), tb["pos"],
-                         tb["kern"], tb["outsh"], tb["instr"], with_arg)
+            _back_nd(dy.reshape(B, Q, T), arg.reshape(B, Q, T) if with_arg
+                     else np.empty((1, 1, 1), adt), dx.reshape(B, P, T), tb["pos"],
+                     tb["kern"], tb["outsh"], tb["instr"], with_arg)
+            return dx
+        if with_arg:
+            dx = np.zeros((B,) + g.in_size + (T,), dtype=dy.dtype)
+            route = _route_tables(g, tb)
+            if T == 1:
+                _route_cf(dy.reshape((B,) + tb["out3"]), arg.reshape((B,) + tb["out3"]),
+                          dx.reshape(B, P), *route)
             else:
-                cs = max(16, -(-T // max(1, (2 * numba.get_num_threads()) // max(B, 1))))
-                _back_cl(dy.reshape((B,) + tb["out3"] + (T,)),
-                         arg.reshape((B,) + tb["out3"] + (T,)) if with_arg
-                         else np.empty((1,) * 5, adt),
-                         dx.reshape((B,) + tb["in3"] + (T,)), tb["geo"], with_arg, cs)
+                _route_cl(dy.reshape((B,) + tb["out3"] + (T,)),
+                          arg.reshape((B,) + tb["out3"] + (T,)), dx.reshape(B, P, T), *route,
+                          _channel_block(B, T))
+            return dx
+        if T > 1:
+            if override != 1:
+                dy = _shares(dy, g, count_include_pad, override)
+            dx = np.zeros((B,) + g.in_size + (T,), dtype=dy.dtype)
+            _back_cl(dy.reshape((B,) + tb["out3"] + (T,)), np.empty((1,) * 5, adt),
+                     dx.reshape((B,) + tb["in3"] + (T,)), tb["geo"], False,
+                     _channel_block(B, T))
             return dx
         dx = np.empty((B,) + g.in_size + (T,), dtype=dy.dtype)     # every row is written
-        divide = not with_arg and override != 1
         cd, ch, cw = (c.astype(dy.dtype) for c in _counts3(g, count_include_pad))
-        _back_cf(dy.reshape((B,) + tb["out3"]), arg.reshape((B,) + tb["out3"]) if with_arg
-                 else np.empty((1,) * 4, adt), dx.reshape((B,) + tb["in3"]), tb["geo"],
-                 tb["wtab"], with_arg, divide, cd, ch, cw, dy.dtype.type(override))
+        _back_cf(dy.reshape((B,) + tb["out3"]), dx.reshape((B,) + tb["in3"]), tb["geo"],
+                 tb["wtab"], cd, ch, cw, dy.dtype.type(override), numba.get_num_threads())
     return dx
 
 
@@ -825,23 +900,24 @@ def avg_forward(x, g: Geometry, *, count_include_pad, divisor_override):
     is_int = dtype.kind in "iu"
     override = divisor_override or 0
     B, T = x.shape[0], x.shape[-1]
+    P, Q = math.prod(g.in_size), math.prod(g.out_size)
     tb = _tables(g)
     y = np.empty((B,) + g.out_size + (T,), dtype=xw.dtype if not is_int else dtype)
     with _Threads(y.size):
         if g.ndim > 3:
             div = (np.full(math.prod(g.out_size), override, dtype=np.int64) if override else
                    np.ascontiguousarray(g.divisor(count_include_pad)).reshape(-1))
-            _avg_nd(xw.reshape(B, -1, T), y.reshape(B, -1, T), tb["pos"], tb["kern"],
-                    tb["outsh"], tb["instr"], div, proto, is_int)
+            _avg_nd(xw.reshape(B, P, T), y.reshape(B, Q, T), tb["pos"], tb["kern"],
+                    tb["outsh"], tb["instr"], div, proto, is_int, numba.get_num_threads())
         else:
             cd, ch, cw = _counts3(g, count_include_pad)
             if T == 1:
                 _avg_cf(xw.reshape((B,) + tb["in3"]), y.reshape((B,) + tb["out3"]),
                         np.empty((1,) * 4, np.int8), tb["geo"], tb["wtab"], cd, ch, cw,
-                        override, proto, is_int)
+                        override, proto, is_int, numba.get_num_threads())
             else:
                 _avg_cl(xw.reshape((B,) + tb["in3"] + (T,)), y.reshape((B,) + tb["out3"] + (T,)),
-                        tb["geo"], cd, ch, cw, override, proto, is_int)
+                        tb["geo"], cd, ch, cw, override, proto, is_int, numba.get_num_threads())
     return y.astype(dtype, copy=False)
 
 
