@@ -49,9 +49,9 @@ MAX, MIN, SUM = 0, 1, 2
 
 @njit(cache=_CACHE, inline="always")
 def _better(v, b, op):
-    if op == MAX:
-        return (v > b) | (v != v)
-    return (v < b) | (v != v)
+    """Whether v replaces the running best b: strictly better, or NaN. Branch-free in ``op``
+    (loop-invariant flags, not an if): LLVM then vectorizes even the argmax loops."""
+    return ((v > b) & (op == MAX)) | ((v < b) & (op != MAX)) | (v != v)
 
 
 @njit(cache=_CACHE)
@@ -505,6 +505,136 @@ def _route_cl(dy, arg, dx, dbase, hbase, wbase, toff, cs):
 
 
 # ----------------------------------------------------------------------------------------------
+# the common case, literal: windows 2 x 2 (x 2) with stride = kernel, no padding, all inside
+# x (B, D, H, W) with D pooled by kd in {1, 2}; outputs (B, OD, OH, OW)
+# ----------------------------------------------------------------------------------------------
+
+@njit(cache=_CACHE, parallel=True)
+def _k2_cf(x, y, arg, kd, op, with_arg, div, codes, nt):
+    """Max/min (op MAX/MIN; window-local argmax if with_arg) or average (op SUM, divided by
+    ``div`` in the accumulation dtype) of 2x2 or 2x2x2 windows: one pass per output row.
+    ``codes`` holds the tap numbers 0..7 in the argmax dtype (selects stay one width: they
+    vectorize)."""
+    B = x.shape[0]
+    OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
+    nrows = B * OD * OH
+    nc, cl = _chunks(nrows, nt)
+    for c in prange(nc):
+        for r in range(c * cl, min(nrows, (c + 1) * cl)):
+            b = r // (OD * OH)
+            od = (r // OH) % OD
+            oh = r % OH
+            yr = y[b, od, oh]
+            ar = arg[b, od, oh] if with_arg else arg[0, 0, 0]
+            a0 = x[b, kd * od, 2 * oh]
+            a1 = x[b, kd * od, 2 * oh + 1]
+            if kd == 1:
+                if op == SUM:
+                    for q in range(OW):
+                        s = div[0] * 0
+                        s += a0[2 * q]
+                        s += a0[2 * q + 1]
+                        s += a1[2 * q]
+                        s += a1[2 * q + 1]
+                        yr[q] = s / div[0]
+                elif with_arg:
+                    for q in range(OW):
+                        bv = a0[2 * q]
+                        at = codes[0]
+                        v = a0[2 * q + 1]
+                        tk = _better(v, bv, op)
+                        bv = v if tk else bv
+                        at = codes[1] if tk else at
+                        v = a1[2 * q]
+                        tk = _better(v, bv, op)
+                        bv = v if tk else bv
+                        at = codes[2] if tk else at
+                        v = a1[2 * q + 1]
+                        tk = _better(v, bv, op)
+                        bv = v if tk else bv
+                        at = codes[3] if tk else at
+                        yr[q] = bv
+                        ar[q] = at
+                else:
+                    for q in range(OW):
+                        bv = a0[2 * q]
+                        v = a0[2 * q + 1]
+                        bv = v if _better(v, bv, op) else bv
+                        v = a1[2 * q]
+                        bv = v if _better(v, bv, op) else bv
+                        v = a1[2 * q + 1]
+                        bv = v if _better(v, bv, op) else bv
+                        yr[q] = bv
+            else:
+                a2 = x[b, 2 * od + 1, 2 * oh]
+                a3 = x[b, 2 * od + 1, 2 * oh + 1]
+                if op == SUM:
+                    for q in range(OW):
+                        s = div[0] * 0
+                        s += a0[2 * q]
+                        s += a0[2 * q + 1]
+                        s += a1[2 * q]
+                        s += a1[2 * q + 1]
+                        s += a2[2 * q]
+                        s += a2[2 * q + 1]
+                        s += a3[2 * q]
+                        s += a3[2 * q + 1]
+                        yr[q] = s / div[0]
+                elif with_arg:
+                    for q in range(OW):
+                        bv = a0[2 * q]
+                        at = codes[0]
+                        v = a0[2 * q + 1]
+                        tk = _better(v, bv, op)
+                        bv = v if tk else bv
+                        at = codes[1] if tk else at
+                        v = a1[2 * q]
+                        tk = _better(v, bv, op)
+                        bv = v if tk else bv
+                        at = codes[2] if tk else at
+                        v = a1[2 * q + 1]
+                        tk = _better(v, bv, op)
+                        bv = v if tk else bv
+                        at = codes[3] if tk else at
+                        v = a2[2 * q]
+                        tk = _better(v, bv, op)
+                        bv = v if tk else bv
+                        at = codes[4] if tk else at
+                        v = a2[2 * q + 1]
+                        tk = _better(v, bv, op)
+                        bv = v if tk else bv
+                        at = codes[5] if tk else at
+                        v = a3[2 * q]
+                        tk = _better(v, bv, op)
+                        bv = v if tk else bv
+                        at = codes[6] if tk else at
+                        v = a3[2 * q + 1]
+                        tk = _better(v, bv, op)
+                        bv = v if tk else bv
+                        at = codes[7] if tk else at
+                        yr[q] = bv
+                        ar[q] = at
+                else:
+                    for q in range(OW):
+                        bv = a0[2 * q]
+                        v = a0[2 * q + 1]
+                        bv = v if _better(v, bv, op) else bv
+                        v = a1[2 * q]
+                        bv = v if _better(v, bv, op) else bv
+                        v = a1[2 * q + 1]
+                        bv = v if _better(v, bv, op) else bv
+                        v = a2[2 * q]
+                        bv = v if _better(v, bv, op) else bv
+                        v = a2[2 * q + 1]
+                        bv = v if _better(v, bv, op) else bv
+                        v = a3[2 * q]
+                        bv = v if _better(v, bv, op) else bv
+                        v = a3[2 * q + 1]
+                        bv = v if _better(v, bv, op) else bv
+                        yr[q] = bv
+
+
+# ----------------------------------------------------------------------------------------------
 # channels-last: x (N, D, H, W, C), outputs (N, OD, OH, OW, C); vectorized over C
 # ----------------------------------------------------------------------------------------------
 
@@ -775,6 +905,19 @@ def _tables(g: Geometry) -> dict:
     return t
 
 
+def _k2_fast(g: Geometry):
+    """kd (1 or 2) when the 3-d view is a 2x2(x2) pool with stride = kernel, no dilation or
+    padding and every window inside the input (the literal fast kernel applies), else 0."""
+    if "k2" not in g._cache:
+        tb = _tables(g)
+        kd, kh, kw, sd, sh, sw, dd, dh, dw, pd, ph, pw = (int(v) for v in tb["geo"])
+        inside = all(o * k <= n for o, k, n in zip(tb["out3"], (kd, kh, kw), tb["in3"]))
+        ok = (kh == kw == sh == sw == 2 and kd == sd and kd in (1, 2) and dd == dh == dw == 1
+              and pd == ph == pw == 0 and inside)
+        g._cache["k2"] = kd if ok else 0
+    return g._cache["k2"]
+
+
 def _counts3(g: Geometry, include_pad: bool):
     c = g.counts(include_pad)
     ones = (np.ones(1, dtype=np.int64),) * (3 - g.ndim)
@@ -802,6 +945,11 @@ def max_forward(x, g: Geometry, *, minimum, with_arg):
             _best_nd(xw.reshape(B, P, T), y.reshape(B, Q, T), arg.reshape(B, Q, T)
                      if with_arg else np.empty((1, 1, 1), adt), tb["pos"], tb["kern"],
                      tb["outsh"], tb["instr"], op, with_arg, ident)
+        elif T == 1 and _k2_fast(g):
+            _k2_cf(xw.reshape((B,) + tb["in3"]), y.reshape((B,) + tb["out3"]),
+                   arg.reshape((B,) + tb["out3"]) if with_arg else np.empty((1,) * 4, adt),
+                   _k2_fast(g), op, with_arg, np.ones(1, xw.dtype), np.arange(8, dtype=adt),
+                   numba.get_num_threads())
         elif T == 1:
             _best_cf(xw.reshape((B,) + tb["in3"]), y.reshape((B,) + tb["out3"]),
                      arg.reshape((B,) + tb["out3"]) if with_arg else np.empty((1,) * 4, adt),
@@ -910,14 +1058,20 @@ def avg_forward(x, g: Geometry, *, count_include_pad, divisor_override):
             _avg_nd(xw.reshape(B, P, T), y.reshape(B, Q, T), tb["pos"], tb["kern"],
                     tb["outsh"], tb["instr"], div, proto, is_int, numba.get_num_threads())
         else:
-            cd, ch, cw = _counts3(g, count_include_pad)
-            if T == 1:
+            cd, ch, cw = (c.astype(acc) for c in _counts3(g, count_include_pad))
+            if T == 1 and _k2_fast(g) and not is_int:
+                div = np.array([override or g.taps], dtype=acc)
+                _k2_cf(xw.reshape((B,) + tb["in3"]), y.reshape((B,) + tb["out3"]),
+                       np.empty((1,) * 4, np.int8), _k2_fast(g), SUM, False, div,
+                       np.arange(8, dtype=np.int8), numba.get_num_threads())
+            elif T == 1:
                 _avg_cf(xw.reshape((B,) + tb["in3"]), y.reshape((B,) + tb["out3"]),
                         np.empty((1,) * 4, np.int8), tb["geo"], tb["wtab"], cd, ch, cw,
-                        override, proto, is_int, numba.get_num_threads())
+                        acc.type(override), proto, is_int, numba.get_num_threads())
             else:
                 _avg_cl(xw.reshape((B,) + tb["in3"] + (T,)), y.reshape((B,) + tb["out3"] + (T,)),
-                        tb["geo"], cd, ch, cw, override, proto, is_int, numba.get_num_threads())
+                        tb["geo"], cd, ch, cw, acc.type(override), proto, is_int,
+                        numba.get_num_threads())
     return y.astype(dtype, copy=False)
 
 
