@@ -16,9 +16,14 @@ Ties and NaN as in the reference engine: the running best is replaced when ``v >
 for min) or ``v != v``; the first of tied maxima wins, the last NaN wins. The select is written
 branch-free. No fastmath: NaN propagation and bit-identical results are part of the contract.
 
-Forward kernels are parallel over output rows; backward kernels are parallel over independent
-planes (or channel blocks), each scattered by one thread in a fixed order, so the gradient is
-bit-identical across runs and thread counts. Small inputs run on one thread.
+Threads. Kernels are serial, ``nogil`` and cached; each takes a range ``[r0, r1)`` of
+independent work items (output rows for forward passes; planes, channel blocks or input rows for
+backward ones) and the Python side runs one contiguous chunk per thread on a small thread pool,
+sized by Numba's thread count (``numba.set_num_threads`` / ``NUMBA_NUM_THREADS``). Numba's own
+``parallel=True`` would do the same with its thread pool, but its parfor compilation made a cold
+first call 3-5 s (2.7x the serial compile); this keeps it well under 2 s. Every gradient element
+is summed by one thread in a fixed order, so backward results are bit-identical across runs and
+thread counts. Small inputs run on the calling thread alone.
 
 Switches: ``POOLND_NUMBA_CACHE=0`` disables the on-disk cache of compiled kernels (default on).
 """
@@ -26,10 +31,12 @@ from __future__ import annotations
 
 import math
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from .._geometry import Geometry
 from ._common import acc_dtype, arg_dtype, identity
@@ -38,7 +45,7 @@ name = "numba"
 channels_last = True
 
 _CACHE = os.environ.get("POOLND_NUMBA_CACHE", "1") != "0"
-_SERIAL_BELOW = 1 << 15          # outputs; below this, threads cost more than they save
+_SERIAL_BELOW = 1 << 15          # elements of work; below this, threads cost more than they save
 
 MAX, MIN, SUM = 0, 1, 2
 
@@ -136,16 +143,6 @@ def _row_scatter_arg(dst, g, arow, n, s, t):
     else:
         for q in range(n):
             dst[s * q] += g[q] if arow[q] == t else 0
-
-
-@njit(cache=_CACHE)
-def _chunks(n, nt):
-    """Split range(n) into about 4 chunks per thread (``nt`` threads, passed in: reading Numba's
-    thread count inside a kernel would defeat its disk cache): (number of chunks, chunk length).
-    Loops run prange over chunks so that per-thread buffers are allocated once per chunk."""
-    c = min(n, 4 * nt)
-    c = max(c, 1)
-    return c, (n + c - 1) // c
 
 
 @njit(cache=_CACHE, inline="always")
@@ -277,42 +274,51 @@ def _sum_fused(acc, src, n, kw, sw, dw):
 
 
 @njit(cache=_CACHE)
-def _tap_segment(acc, arow, xrow, a0, a1, lo, st, sw, op, with_arg, t):
-    """Tap t (first output lo, reading column st) applied to outputs a0 <= q < a1."""
-    if a1 <= a0:
-        return
-    off = st + (a0 - lo) * sw
-    if op == SUM:
-        _row_sum(acc[a0:], xrow[off:], a1 - a0, sw)
-    elif with_arg:
-        _row_best_arg(acc[a0:], arow[a0:], xrow[off:], a1 - a0, sw, op, t)
-    else:
-        _row_best(acc[a0:], xrow[off:], a1 - a0, sw, op)
-
-
-@njit(cache=_CACHE)
-def _row_apply(acc, arow, xrow, wtab, kw, sw, dw, op, with_arg, t0):
-    """Apply the W taps t0 .. t0+kw-1 of one input row to one output row. Outputs whose taps all
-    lie inside the row (the interior) take them in one fused loop; the edge outputs take them tap
-    by tap. Either way each output sees its taps in order."""
+def _row_best_apply(acc, xrow, wtab, kw, sw, dw, op):
+    """Apply the W taps of one input row to one output row (max/min values only). Outputs
+    whose taps all lie inside the row (the interior) take them in one fused loop; the edge
+    outputs take them tap by tap. Either way each output sees its taps in order."""
     q_lo, q_hi = _interior(wtab, kw)
     fused = q_hi - q_lo >= 2
     for l in range(kw):
         lo, hi, st = wtab[l, 0], wtab[l, 1], wtab[l, 2]
-        if fused:
-            _tap_segment(acc, arow, xrow, lo, min(hi, q_lo), lo, st, sw, op, with_arg, t0 + l)
-            _tap_segment(acc, arow, xrow, max(lo, q_hi), hi, lo, st, sw, op, with_arg, t0 + l)
-        else:
-            _tap_segment(acc, arow, xrow, lo, hi, lo, st, sw, op, with_arg, t0 + l)
+        for a0, a1 in ((lo, min(hi, q_lo) if fused else hi), (max(lo, q_hi) if fused else hi, hi)):
+            if a1 > a0:
+                _row_best(acc[a0:], xrow[st + (a0 - lo) * sw:], a1 - a0, sw, op)
     if fused:
-        st0 = wtab[0, 2] + (q_lo - wtab[0, 0]) * sw
-        n = q_hi - q_lo
-        if op == SUM:
-            _sum_fused(acc[q_lo:], xrow[st0:], n, kw, sw, dw)
-        elif with_arg:
-            _best_fused_arg(acc[q_lo:], arow[q_lo:], xrow[st0:], n, kw, sw, dw, op, t0)
-        else:
-            _best_fused(acc[q_lo:], xrow[st0:], n, kw, sw, dw, op)
+        _best_fused(acc[q_lo:], xrow[wtab[0, 2] + (q_lo - wtab[0, 0]) * sw:], q_hi - q_lo, kw,
+                    sw, dw, op)
+
+
+@njit(cache=_CACHE)
+def _row_arg_apply(acc, arow, xrow, wtab, kw, sw, dw, op, t0):
+    """As _row_best_apply, recording the window-local tap (t0 + l) that takes over."""
+    q_lo, q_hi = _interior(wtab, kw)
+    fused = q_hi - q_lo >= 2
+    for l in range(kw):
+        lo, hi, st = wtab[l, 0], wtab[l, 1], wtab[l, 2]
+        for a0, a1 in ((lo, min(hi, q_lo) if fused else hi), (max(lo, q_hi) if fused else hi, hi)):
+            if a1 > a0:
+                _row_best_arg(acc[a0:], arow[a0:], xrow[st + (a0 - lo) * sw:], a1 - a0, sw, op,
+                              t0 + l)
+    if fused:
+        _best_fused_arg(acc[q_lo:], arow[q_lo:], xrow[wtab[0, 2] + (q_lo - wtab[0, 0]) * sw:],
+                        q_hi - q_lo, kw, sw, dw, op, t0)
+
+
+@njit(cache=_CACHE)
+def _row_sum_apply(acc, xrow, wtab, kw, sw, dw):
+    """As _row_best_apply for sums."""
+    q_lo, q_hi = _interior(wtab, kw)
+    fused = q_hi - q_lo >= 2
+    for l in range(kw):
+        lo, hi, st = wtab[l, 0], wtab[l, 1], wtab[l, 2]
+        for a0, a1 in ((lo, min(hi, q_lo) if fused else hi), (max(lo, q_hi) if fused else hi, hi)):
+            if a1 > a0:
+                _row_sum(acc[a0:], xrow[st + (a0 - lo) * sw:], a1 - a0, sw)
+    if fused:
+        _sum_fused(acc[q_lo:], xrow[wtab[0, 2] + (q_lo - wtab[0, 0]) * sw:], q_hi - q_lo, kw,
+                   sw, dw)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -320,27 +326,19 @@ def _row_apply(acc, arow, xrow, wtab, kw, sw, dw, op, with_arg, t0):
 # geo = [kd, kh, kw, sd, sh, sw, dd, dh, dw, pd, ph, pw]
 # ----------------------------------------------------------------------------------------------
 
-@njit(cache=_CACHE, parallel=True)
-def _best_cf(x, y, arg, geo, wtab, wfirst, op, with_arg, ident):
-    """Max or min of every window (with the window-local argmax if with_arg); parallel over
-    output rows."""
+@njit(cache=_CACHE, nogil=True)
+def _best_cf(x, y, geo, wtab, op, ident, r0, r1):
+    """Max or min of every window, for output rows r0 .. r1-1."""
     B, D, H, W = x.shape
     OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
     kd, kh, kw, sd, sh, sw = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5]
     dd, dh, dw, pd, ph = geo[6], geo[7], geo[8], geo[9], geo[10]
-    for r in prange(B * OD * OH):
+    for r in range(r0, r1):
         b = r // (OD * OH)
         od = (r // OH) % OD
         oh = r % OH
         acc = y[b, od, oh]
         acc[:] = ident
-        arow = arg[b, od, oh] if with_arg else arg[0, 0, 0]
-        if with_arg:
-            fi = _first_in(od, sd, pd, dd, kd, D)
-            fj = _first_in(oh, sh, ph, dh, kh, H)
-            for q in range(OW):
-                arow[q] = (fi * kh + fj) * kw + wfirst[q] if (fi >= 0 and fj >= 0 and
-                                                              wfirst[q] >= 0) else -1
         for i in range(kd):
             zd = od * sd - pd + i * dd
             if zd < 0 or zd >= D:
@@ -349,37 +347,63 @@ def _best_cf(x, y, arg, geo, wtab, wfirst, op, with_arg, ident):
                 zh = oh * sh - ph + j * dh
                 if zh < 0 or zh >= H:
                     continue
-                _row_apply(acc, arow, x[b, zd, zh], wtab, kw, sw, dw, op, with_arg,
-                           (i * kh + j) * kw)
+                _row_best_apply(acc, x[b, zd, zh], wtab, kw, sw, dw, op)
 
 
-@njit(cache=_CACHE, parallel=True)
-def _avg_cf(x, y, noarg, geo, wtab, cd, ch, cw, override, acc_proto, is_int, nt):
+@njit(cache=_CACHE, nogil=True)
+def _best_arg_cf(x, y, arg, geo, wtab, wfirst, op, ident, r0, r1):
+    """As _best_cf, also recording the window-local argmax (the first tap inside the input
+    until another takes over)."""
+    B, D, H, W = x.shape
+    OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
+    kd, kh, kw, sd, sh, sw = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5]
+    dd, dh, dw, pd, ph = geo[6], geo[7], geo[8], geo[9], geo[10]
+    for r in range(r0, r1):
+        b = r // (OD * OH)
+        od = (r // OH) % OD
+        oh = r % OH
+        acc = y[b, od, oh]
+        acc[:] = ident
+        arow = arg[b, od, oh]
+        fi = _first_in(od, sd, pd, dd, kd, D)
+        fj = _first_in(oh, sh, ph, dh, kh, H)
+        for q in range(OW):
+            arow[q] = (fi * kh + fj) * kw + wfirst[q] if (fi >= 0 and fj >= 0 and
+                                                          wfirst[q] >= 0) else -1
+        for i in range(kd):
+            zd = od * sd - pd + i * dd
+            if zd < 0 or zd >= D:
+                continue
+            for j in range(kh):
+                zh = oh * sh - ph + j * dh
+                if zh < 0 or zh >= H:
+                    continue
+                _row_arg_apply(acc, arow, x[b, zd, zh], wtab, kw, sw, dw, op, (i * kh + j) * kw)
+
+
+@njit(cache=_CACHE, nogil=True)
+def _avg_cf(x, y, geo, wtab, cd, ch, cw, override, acc_proto, is_int, r0, r1):
     """Window sums in the accumulation dtype, divided per output row; parallel over rows."""
     B, D, H, W = x.shape
     OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
     kd, kh, kw, sd, sh, sw = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5]
     dd, dh, dw, pd, ph = geo[6], geo[7], geo[8], geo[9], geo[10]
-    nrows = B * OD * OH
-    nc, cl = _chunks(nrows, nt)
-    for c in prange(nc):
-        acc = np.empty(OW, dtype=acc_proto.dtype)
-        for r in range(c * cl, min(nrows, (c + 1) * cl)):
-            b = r // (OD * OH)
-            od = (r // OH) % OD
-            oh = r % OH
-            acc[:] = 0
-            for i in range(kd):
-                zd = od * sd - pd + i * dd
-                if zd < 0 or zd >= D:
+    acc = np.empty(OW, dtype=acc_proto.dtype)
+    for r in range(r0, r1):
+        b = r // (OD * OH)
+        od = (r // OH) % OD
+        oh = r % OH
+        acc[:] = 0
+        for i in range(kd):
+            zd = od * sd - pd + i * dd
+            if zd < 0 or zd >= D:
+                continue
+            for j in range(kh):
+                zh = oh * sh - ph + j * dh
+                if zh < 0 or zh >= H:
                     continue
-                for j in range(kh):
-                    zh = oh * sh - ph + j * dh
-                    if zh < 0 or zh >= H:
-                        continue
-                    _row_apply(acc, noarg[0, 0, 0], x[b, zd, zh], wtab, kw, sw, dw, SUM, False,
-                               0)
-            _finish_row(acc, y[b, od, oh], cd[od] * ch[oh], cw, override, is_int)
+                _row_sum_apply(acc, x[b, zd, zh], wtab, kw, sw, dw)
+        _finish_row(acc, y[b, od, oh], cd[od] * ch[oh], cw, override, is_int)
 
 
 @njit(cache=_CACHE)
@@ -426,8 +450,8 @@ def _share_row(out, g, c_outer, cw, override):
             out[q] = g[q] / (c_outer * cw[q])
 
 
-@njit(cache=_CACHE, parallel=True)
-def _back_cf(dy, dx, geo, wtab, cd, ch, cw, override, nt):
+@njit(cache=_CACHE, nogil=True)
+def _back_cf(dy, dx, geo, wtab, cd, ch, cw, override, r0, r1):
     """Averages' gradient by gathering: each input row is owned by one thread, zeroed, and
     receives every covering window's share dy / divisor (cd, ch, cw, override in dy's dtype) in
     a fixed order (taps i, j, l ascending): deterministic for any thread count, dx written once."""
@@ -435,40 +459,37 @@ def _back_cf(dy, dx, geo, wtab, cd, ch, cw, override, nt):
     OD, OH, OW = dy.shape[1], dy.shape[2], dy.shape[3]
     kd, kh, kw, sd, sh, sw = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5]
     dd, dh, dw, pd, ph = geo[6], geo[7], geo[8], geo[9], geo[10]
-    nrows = B * D * H
-    nc, cl = _chunks(nrows, nt)
-    for c in prange(nc):
-        share = np.empty(OW, dtype=dy.dtype)
-        for r in range(c * cl, min(nrows, (c + 1) * cl)):
-            b = r // (D * H)
-            zd = (r // H) % D
-            zh = r % H
-            dst = dx[b, zd, zh]
-            dst[:] = 0
-            for i in range(kd):
-                nd = zd + pd - i * dd
-                if nd < 0 or nd % sd != 0 or nd // sd >= OD:
+    share = np.empty(OW, dtype=dy.dtype)
+    for r in range(r0, r1):
+        b = r // (D * H)
+        zd = (r // H) % D
+        zh = r % H
+        dst = dx[b, zd, zh]
+        dst[:] = 0
+        for i in range(kd):
+            nd = zd + pd - i * dd
+            if nd < 0 or nd % sd != 0 or nd // sd >= OD:
+                continue
+            od = nd // sd
+            for j in range(kh):
+                nh = zh + ph - j * dh
+                if nh < 0 or nh % sh != 0 or nh // sh >= OH:
                     continue
-                od = nd // sd
-                for j in range(kh):
-                    nh = zh + ph - j * dh
-                    if nh < 0 or nh % sh != 0 or nh // sh >= OH:
-                        continue
-                    oh = nh // sh
-                    _share_row(share, dy[b, od, oh], cd[od] * ch[oh], cw, override)
-                    for l in range(kw):
-                        lo, hi, st = wtab[l, 0], wtab[l, 1], wtab[l, 2]
-                        _scatter_segment(dst, share, share, lo, hi, lo, st, sw, False, 0)
+                oh = nh // sh
+                _share_row(share, dy[b, od, oh], cd[od] * ch[oh], cw, override)
+                for l in range(kw):
+                    lo, hi, st = wtab[l, 0], wtab[l, 1], wtab[l, 2]
+                    _scatter_segment(dst, share, share, lo, hi, lo, st, sw, False, 0)
 
 
-@njit(cache=_CACHE, parallel=True)
-def _route_cf(dy, arg, dx, dbase, hbase, wbase, toff):
+@njit(cache=_CACHE, nogil=True)
+def _route_cf(dy, arg, dx, dbase, hbase, wbase, toff, r0, r1):
     """Max/min gradient: each output's dy goes to the input its window chose, at in-plane offset
     dbase[od] + hbase[oh] + wbase[ow] + toff[tap]. One thread owns whole planes and scans their
     outputs in order, so overlapping windows sum in a fixed order (deterministic)."""
     B = dy.shape[0]
     OD, OH, OW = dy.shape[1], dy.shape[2], dy.shape[3]
-    for b in prange(B):
+    for b in range(r0, r1):
         plane = dx[b]
         for od in range(OD):
             for oh in range(OH):
@@ -481,14 +502,14 @@ def _route_cf(dy, arg, dx, dbase, hbase, wbase, toff):
                         plane[base + wbase[q] + toff[t]] += g[q]
 
 
-@njit(cache=_CACHE, parallel=True)
-def _route_cl(dy, arg, dx, dbase, hbase, wbase, toff, cs):
+@njit(cache=_CACHE, nogil=True)
+def _route_cl(dy, arg, dx, dbase, hbase, wbase, toff, cs, r0, r1):
     """As _route_cf for channels-last (N, OD, OH, OW, C) into dx (N, D*H*W, C); threads own
     blocks of ``cs`` channels of one image."""
     N, C = dy.shape[0], dy.shape[4]
     OD, OH, OW = dy.shape[1], dy.shape[2], dy.shape[3]
     nb = (C + cs - 1) // cs
-    for p in prange(N * nb):
+    for p in range(r0, r1):
         n = p // nb
         c0 = (p % nb) * cs
         c1 = min(C, c0 + cs)
@@ -509,142 +530,139 @@ def _route_cl(dy, arg, dx, dbase, hbase, wbase, toff, cs):
 # x (B, D, H, W) with D pooled by kd in {1, 2}; outputs (B, OD, OH, OW)
 # ----------------------------------------------------------------------------------------------
 
-@njit(cache=_CACHE, parallel=True)
-def _k2_cf(x, y, arg, kd, op, with_arg, div, codes, nt):
+@njit(cache=_CACHE, nogil=True)
+def _k2_cf(x, y, arg, kd, op, with_arg, div, codes, r0, r1):
     """Max/min (op MAX/MIN; window-local argmax if with_arg) or average (op SUM, divided by
     ``div`` in the accumulation dtype) of 2x2 or 2x2x2 windows: one pass per output row.
     ``codes`` holds the tap numbers 0..7 in the argmax dtype (selects stay one width: they
     vectorize)."""
     B = x.shape[0]
     OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
-    nrows = B * OD * OH
-    nc, cl = _chunks(nrows, nt)
-    for c in prange(nc):
-        for r in range(c * cl, min(nrows, (c + 1) * cl)):
-            b = r // (OD * OH)
-            od = (r // OH) % OD
-            oh = r % OH
-            yr = y[b, od, oh]
-            ar = arg[b, od, oh] if with_arg else arg[0, 0, 0]
-            a0 = x[b, kd * od, 2 * oh]
-            a1 = x[b, kd * od, 2 * oh + 1]
-            if kd == 1:
-                if op == SUM:
-                    for q in range(OW):
-                        s = div[0] * 0
-                        s += a0[2 * q]
-                        s += a0[2 * q + 1]
-                        s += a1[2 * q]
-                        s += a1[2 * q + 1]
-                        yr[q] = s / div[0]
-                elif with_arg:
-                    for q in range(OW):
-                        bv = a0[2 * q]
-                        at = codes[0]
-                        v = a0[2 * q + 1]
-                        tk = _better(v, bv, op)
-                        bv = v if tk else bv
-                        at = codes[1] if tk else at
-                        v = a1[2 * q]
-                        tk = _better(v, bv, op)
-                        bv = v if tk else bv
-                        at = codes[2] if tk else at
-                        v = a1[2 * q + 1]
-                        tk = _better(v, bv, op)
-                        bv = v if tk else bv
-                        at = codes[3] if tk else at
-                        yr[q] = bv
-                        ar[q] = at
-                else:
-                    for q in range(OW):
-                        bv = a0[2 * q]
-                        v = a0[2 * q + 1]
-                        bv = v if _better(v, bv, op) else bv
-                        v = a1[2 * q]
-                        bv = v if _better(v, bv, op) else bv
-                        v = a1[2 * q + 1]
-                        bv = v if _better(v, bv, op) else bv
-                        yr[q] = bv
+    for r in range(r0, r1):
+        b = r // (OD * OH)
+        od = (r // OH) % OD
+        oh = r % OH
+        yr = y[b, od, oh]
+        ar = arg[b, od, oh] if with_arg else arg[0, 0, 0]
+        a0 = x[b, kd * od, 2 * oh]
+        a1 = x[b, kd * od, 2 * oh + 1]
+        if kd == 1:
+            if op == SUM:
+                for q in range(OW):
+                    s = div[0] * 0
+                    s += a0[2 * q]
+                    s += a0[2 * q + 1]
+                    s += a1[2 * q]
+                    s += a1[2 * q + 1]
+                    yr[q] = s / div[0]
+            elif with_arg:
+                for q in range(OW):
+                    bv = a0[2 * q]
+                    at = codes[0]
+                    v = a0[2 * q + 1]
+                    tk = _better(v, bv, op)
+                    bv = v if tk else bv
+                    at = codes[1] if tk else at
+                    v = a1[2 * q]
+                    tk = _better(v, bv, op)
+                    bv = v if tk else bv
+                    at = codes[2] if tk else at
+                    v = a1[2 * q + 1]
+                    tk = _better(v, bv, op)
+                    bv = v if tk else bv
+                    at = codes[3] if tk else at
+                    yr[q] = bv
+                    ar[q] = at
             else:
-                a2 = x[b, 2 * od + 1, 2 * oh]
-                a3 = x[b, 2 * od + 1, 2 * oh + 1]
-                if op == SUM:
-                    for q in range(OW):
-                        s = div[0] * 0
-                        s += a0[2 * q]
-                        s += a0[2 * q + 1]
-                        s += a1[2 * q]
-                        s += a1[2 * q + 1]
-                        s += a2[2 * q]
-                        s += a2[2 * q + 1]
-                        s += a3[2 * q]
-                        s += a3[2 * q + 1]
-                        yr[q] = s / div[0]
-                elif with_arg:
-                    for q in range(OW):
-                        bv = a0[2 * q]
-                        at = codes[0]
-                        v = a0[2 * q + 1]
-                        tk = _better(v, bv, op)
-                        bv = v if tk else bv
-                        at = codes[1] if tk else at
-                        v = a1[2 * q]
-                        tk = _better(v, bv, op)
-                        bv = v if tk else bv
-                        at = codes[2] if tk else at
-                        v = a1[2 * q + 1]
-                        tk = _better(v, bv, op)
-                        bv = v if tk else bv
-                        at = codes[3] if tk else at
-                        v = a2[2 * q]
-                        tk = _better(v, bv, op)
-                        bv = v if tk else bv
-                        at = codes[4] if tk else at
-                        v = a2[2 * q + 1]
-                        tk = _better(v, bv, op)
-                        bv = v if tk else bv
-                        at = codes[5] if tk else at
-                        v = a3[2 * q]
-                        tk = _better(v, bv, op)
-                        bv = v if tk else bv
-                        at = codes[6] if tk else at
-                        v = a3[2 * q + 1]
-                        tk = _better(v, bv, op)
-                        bv = v if tk else bv
-                        at = codes[7] if tk else at
-                        yr[q] = bv
-                        ar[q] = at
-                else:
-                    for q in range(OW):
-                        bv = a0[2 * q]
-                        v = a0[2 * q + 1]
-                        bv = v if _better(v, bv, op) else bv
-                        v = a1[2 * q]
-                        bv = v if _better(v, bv, op) else bv
-                        v = a1[2 * q + 1]
-                        bv = v if _better(v, bv, op) else bv
-                        v = a2[2 * q]
-                        bv = v if _better(v, bv, op) else bv
-                        v = a2[2 * q + 1]
-                        bv = v if _better(v, bv, op) else bv
-                        v = a3[2 * q]
-                        bv = v if _better(v, bv, op) else bv
-                        v = a3[2 * q + 1]
-                        bv = v if _better(v, bv, op) else bv
-                        yr[q] = bv
+                for q in range(OW):
+                    bv = a0[2 * q]
+                    v = a0[2 * q + 1]
+                    bv = v if _better(v, bv, op) else bv
+                    v = a1[2 * q]
+                    bv = v if _better(v, bv, op) else bv
+                    v = a1[2 * q + 1]
+                    bv = v if _better(v, bv, op) else bv
+                    yr[q] = bv
+        else:
+            a2 = x[b, 2 * od + 1, 2 * oh]
+            a3 = x[b, 2 * od + 1, 2 * oh + 1]
+            if op == SUM:
+                for q in range(OW):
+                    s = div[0] * 0
+                    s += a0[2 * q]
+                    s += a0[2 * q + 1]
+                    s += a1[2 * q]
+                    s += a1[2 * q + 1]
+                    s += a2[2 * q]
+                    s += a2[2 * q + 1]
+                    s += a3[2 * q]
+                    s += a3[2 * q + 1]
+                    yr[q] = s / div[0]
+            elif with_arg:
+                for q in range(OW):
+                    bv = a0[2 * q]
+                    at = codes[0]
+                    v = a0[2 * q + 1]
+                    tk = _better(v, bv, op)
+                    bv = v if tk else bv
+                    at = codes[1] if tk else at
+                    v = a1[2 * q]
+                    tk = _better(v, bv, op)
+                    bv = v if tk else bv
+                    at = codes[2] if tk else at
+                    v = a1[2 * q + 1]
+                    tk = _better(v, bv, op)
+                    bv = v if tk else bv
+                    at = codes[3] if tk else at
+                    v = a2[2 * q]
+                    tk = _better(v, bv, op)
+                    bv = v if tk else bv
+                    at = codes[4] if tk else at
+                    v = a2[2 * q + 1]
+                    tk = _better(v, bv, op)
+                    bv = v if tk else bv
+                    at = codes[5] if tk else at
+                    v = a3[2 * q]
+                    tk = _better(v, bv, op)
+                    bv = v if tk else bv
+                    at = codes[6] if tk else at
+                    v = a3[2 * q + 1]
+                    tk = _better(v, bv, op)
+                    bv = v if tk else bv
+                    at = codes[7] if tk else at
+                    yr[q] = bv
+                    ar[q] = at
+            else:
+                for q in range(OW):
+                    bv = a0[2 * q]
+                    v = a0[2 * q + 1]
+                    bv = v if _better(v, bv, op) else bv
+                    v = a1[2 * q]
+                    bv = v if _better(v, bv, op) else bv
+                    v = a1[2 * q + 1]
+                    bv = v if _better(v, bv, op) else bv
+                    v = a2[2 * q]
+                    bv = v if _better(v, bv, op) else bv
+                    v = a2[2 * q + 1]
+                    bv = v if _better(v, bv, op) else bv
+                    v = a3[2 * q]
+                    bv = v if _better(v, bv, op) else bv
+                    v = a3[2 * q + 1]
+                    bv = v if _better(v, bv, op) else bv
+                    yr[q] = bv
 
 
 # ----------------------------------------------------------------------------------------------
 # channels-last: x (N, D, H, W, C), outputs (N, OD, OH, OW, C); vectorized over C
 # ----------------------------------------------------------------------------------------------
 
-@njit(cache=_CACHE, parallel=True)
-def _best_cl(x, y, arg, geo, op, with_arg, ident):
+@njit(cache=_CACHE, nogil=True)
+def _best_cl(x, y, arg, geo, op, with_arg, ident, r0, r1):
     N, D, H, W, C = x.shape
     OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
     kd, kh, kw, sd, sh, sw = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5]
     dd, dh, dw, pd, ph, pw = geo[6], geo[7], geo[8], geo[9], geo[10], geo[11]
-    for r in prange(N * OD * OH):
+    for r in range(r0, r1):
         n = r // (OD * OH)
         od = (r // OH) % OD
         oh = r % OH
@@ -676,45 +694,42 @@ def _best_cl(x, y, arg, geo, op, with_arg, ident):
                             _row_best(acc, x[n, zd, zh, zw], C, 1, op)
 
 
-@njit(cache=_CACHE, parallel=True)
-def _avg_cl(x, y, geo, cd, ch, cw, override, acc_proto, is_int, nt):
+@njit(cache=_CACHE, nogil=True)
+def _avg_cl(x, y, geo, cd, ch, cw, override, acc_proto, is_int, r0, r1):
     N, D, H, W, C = x.shape
     OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
     kd, kh, kw, sd, sh, sw = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5]
     dd, dh, dw, pd, ph, pw = geo[6], geo[7], geo[8], geo[9], geo[10], geo[11]
-    nrows = N * OD * OH
-    nc, cl = _chunks(nrows, nt)
-    for ch_ in prange(nc):
-        acc = np.empty(C, dtype=acc_proto.dtype)
-        for r in range(ch_ * cl, min(nrows, (ch_ + 1) * cl)):
-            n = r // (OD * OH)
-            od = (r // OH) % OD
-            oh = r % OH
-            for ow in range(OW):
-                acc[:] = 0
-                for i in range(kd):
-                    zd = od * sd - pd + i * dd
-                    if zd < 0 or zd >= D:
+    acc = np.empty(C, dtype=acc_proto.dtype)
+    for r in range(r0, r1):
+        n = r // (OD * OH)
+        od = (r // OH) % OD
+        oh = r % OH
+        for ow in range(OW):
+            acc[:] = 0
+            for i in range(kd):
+                zd = od * sd - pd + i * dd
+                if zd < 0 or zd >= D:
+                    continue
+                for j in range(kh):
+                    zh = oh * sh - ph + j * dh
+                    if zh < 0 or zh >= H:
                         continue
-                    for j in range(kh):
-                        zh = oh * sh - ph + j * dh
-                        if zh < 0 or zh >= H:
-                            continue
-                        for l in range(kw):
-                            zw = ow * sw - pw + l * dw
-                            if zw >= 0 and zw < W:
-                                _row_sum(acc, x[n, zd, zh, zw], C, 1)
-                d = override if override != 0 else cd[od] * ch[oh] * cw[ow]
-                out = y[n, od, oh, ow]
-                for c in range(C):
-                    if is_int:
-                        out[c] = _trunc_div(acc[c], d)
-                    else:
-                        out[c] = acc[c] / d
+                    for l in range(kw):
+                        zw = ow * sw - pw + l * dw
+                        if zw >= 0 and zw < W:
+                            _row_sum(acc, x[n, zd, zh, zw], C, 1)
+            d = override if override != 0 else cd[od] * ch[oh] * cw[ow]
+            out = y[n, od, oh, ow]
+            for c in range(C):
+                if is_int:
+                    out[c] = _trunc_div(acc[c], d)
+                else:
+                    out[c] = acc[c] / d
 
 
-@njit(cache=_CACHE, parallel=True)
-def _back_cl(dy, arg, dx, geo, with_arg, cs):
+@njit(cache=_CACHE, nogil=True)
+def _back_cl(dy, arg, dx, geo, with_arg, cs, r0, r1):
     """Scatter dy (max: to the recorded tap only) over channel blocks of ``cs`` channels: each
     block belongs to one thread, summed in a fixed order."""
     N, D, H, W, C = dx.shape
@@ -722,7 +737,7 @@ def _back_cl(dy, arg, dx, geo, with_arg, cs):
     kd, kh, kw, sd, sh, sw = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5]
     dd, dh, dw, pd, ph, pw = geo[6], geo[7], geo[8], geo[9], geo[10], geo[11]
     nb = (C + cs - 1) // cs
-    for p in prange(N * nb):
+    for p in range(r0, r1):
         n = p // nb
         c0 = (p % nb) * cs
         c1 = min(C, c0 + cs)
@@ -775,14 +790,14 @@ def _tap_offset(q, t, pos, kern, outsh, instr):
     return off
 
 
-@njit(cache=_CACHE, parallel=True)
-def _best_nd(x, y, arg, pos, kern, outsh, instr, op, with_arg, ident):
+@njit(cache=_CACHE, nogil=True)
+def _best_nd(x, y, arg, pos, kern, outsh, instr, op, with_arg, ident, r0, r1):
     B, P, T = x.shape
     Q = y.shape[1]
     taps = 1
     for d in range(kern.shape[0]):
         taps *= kern[d]
-    for r in prange(B * Q):
+    for r in range(r0, r1):
         b = r // Q
         q = r % Q
         y[b, q, :] = ident
@@ -802,41 +817,39 @@ def _best_nd(x, y, arg, pos, kern, outsh, instr, op, with_arg, ident):
             seen = True
 
 
-@njit(cache=_CACHE, parallel=True)
-def _avg_nd(x, y, pos, kern, outsh, instr, div, acc_proto, is_int, nt):
+@njit(cache=_CACHE, nogil=True)
+def _avg_nd(x, y, pos, kern, outsh, instr, div, acc_proto, is_int, r0, r1):
     B, P, T = x.shape
     Q = y.shape[1]
     taps = 1
     for d in range(kern.shape[0]):
         taps *= kern[d]
     n = B * Q
-    nc, cl = _chunks(n, nt)
-    for ch_ in prange(nc):
-        acc = np.empty(T, dtype=acc_proto.dtype)
-        for r in range(ch_ * cl, min(n, (ch_ + 1) * cl)):
-            b = r // Q
-            q = r % Q
-            acc[:] = 0
-            for t in range(taps):
-                off = _tap_offset(q, t, pos, kern, outsh, instr)
-                if off >= 0:
-                    for c in range(T):
-                        acc[c] += x[b, off, c]
-            for c in range(T):
-                if is_int:
-                    y[b, q, c] = _trunc_div(acc[c], div[q])
-                else:
-                    y[b, q, c] = acc[c] / div[q]
+    acc = np.empty(T, dtype=acc_proto.dtype)
+    for r in range(r0, r1):
+        b = r // Q
+        q = r % Q
+        acc[:] = 0
+        for t in range(taps):
+            off = _tap_offset(q, t, pos, kern, outsh, instr)
+            if off >= 0:
+                for c in range(T):
+                    acc[c] += x[b, off, c]
+        for c in range(T):
+            if is_int:
+                y[b, q, c] = _trunc_div(acc[c], div[q])
+            else:
+                y[b, q, c] = acc[c] / div[q]
 
 
-@njit(cache=_CACHE, parallel=True)
-def _back_nd(g, arg, dx, pos, kern, outsh, instr, with_arg):
+@njit(cache=_CACHE, nogil=True)
+def _back_nd(g, arg, dx, pos, kern, outsh, instr, with_arg, r0, r1):
     B, P, T = dx.shape
     Q = g.shape[1]
     taps = 1
     for d in range(kern.shape[0]):
         taps *= kern[d]
-    for b in prange(B):
+    for b in range(r0, r1):
         for q in range(Q):
             for t in range(taps):
                 off = _tap_offset(q, t, pos, kern, outsh, instr)
@@ -851,20 +864,40 @@ def _back_nd(g, arg, dx, pos, kern, outsh, instr, with_arg):
 # the engine protocol (Python side): shapes, tables, dtype widening, thread choice
 # ----------------------------------------------------------------------------------------------
 
-class _Threads:
-    """Run small problems on one thread (Numba's pool otherwise respects set_num_threads)."""
+class _Pool:
+    """Runs a kernel over ``range(n)`` split into one contiguous chunk per thread. The kernels
+    are ``nogil``, so Python threads run them in parallel; the thread count is Numba's
+    (``numba.set_num_threads`` / ``NUMBA_NUM_THREADS``). Small problems run on the caller's
+    thread alone."""
 
-    def __init__(self, work: int):
-        self.serial = work < _SERIAL_BELOW and numba.get_num_threads() > 1
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._executor = None
+        self._size = 0
 
-    def __enter__(self):
-        if self.serial:
-            self.saved = numba.get_num_threads()
-            numba.set_num_threads(1)
+    def _get(self, workers):
+        with self._lock:
+            if self._executor is None or self._size < workers:
+                if self._executor is not None:
+                    self._executor.shutdown(wait=False)
+                self._executor = ThreadPoolExecutor(workers, thread_name_prefix="poolnd")
+                self._size = workers
+            return self._executor
 
-    def __exit__(self, *exc):
-        if self.serial:
-            numba.set_num_threads(self.saved)
+    def run(self, kernel, n, work, *args):
+        nt = min(numba.get_num_threads(), n) if work >= _SERIAL_BELOW else 1
+        if nt <= 1:
+            kernel(*args, 0, n)
+            return
+        bounds = [n * i // nt for i in range(nt + 1)]
+        ex = self._get(nt - 1)
+        futures = [ex.submit(kernel, *args, bounds[i], bounds[i + 1]) for i in range(1, nt)]
+        kernel(*args, bounds[0], bounds[1])
+        for f in futures:
+            f.result()
+
+
+_pool = _Pool()
 
 
 def _tables(g: Geometry) -> dict:
@@ -918,15 +951,20 @@ def _k2_fast(g: Geometry):
     return g._cache["k2"]
 
 
-def _counts3(g: Geometry, include_pad: bool):
+def _counts3(g: Geometry, include_pad: bool, dtype):
+    """Per-dim divisor counts of the 3-d view, in ``dtype`` (the division's dtype)."""
     c = g.counts(include_pad)
     ones = (np.ones(1, dtype=np.int64),) * (3 - g.ndim)
-    return ones + tuple(np.ascontiguousarray(a) for a in c)
+    return tuple(np.ascontiguousarray(a, dtype=dtype) for a in ones + c)
 
 
 def _widen(x):
     """Numba has no float16 arithmetic: float16 runs as float32 (exact), results go back."""
     return x.astype(np.float32) if x.dtype == np.float16 else x
+
+
+def _dummy(ndim, dtype=np.int8):
+    return np.empty((1,) * ndim, dtype=dtype)
 
 
 def max_forward(x, g: Geometry, *, minimum, with_arg):
@@ -939,25 +977,31 @@ def max_forward(x, g: Geometry, *, minimum, with_arg):
     ident = identity(xw.dtype, minimum)
     adt = arg_dtype(g.taps)
     y = np.empty((B,) + g.out_size + (T,), dtype=xw.dtype)
-    arg = np.empty(y.shape, dtype=adt) if with_arg else np.empty((1,) * y.ndim, dtype=adt)
-    with _Threads(y.size):
-        if g.ndim > 3:
-            _best_nd(xw.reshape(B, P, T), y.reshape(B, Q, T), arg.reshape(B, Q, T)
-                     if with_arg else np.empty((1, 1, 1), adt), tb["pos"], tb["kern"],
-                     tb["outsh"], tb["instr"], op, with_arg, ident)
-        elif T == 1 and _k2_fast(g):
-            _k2_cf(xw.reshape((B,) + tb["in3"]), y.reshape((B,) + tb["out3"]),
-                   arg.reshape((B,) + tb["out3"]) if with_arg else np.empty((1,) * 4, adt),
-                   _k2_fast(g), op, with_arg, np.ones(1, xw.dtype), np.arange(8, dtype=adt),
-                   numba.get_num_threads())
-        elif T == 1:
-            _best_cf(xw.reshape((B,) + tb["in3"]), y.reshape((B,) + tb["out3"]),
-                     arg.reshape((B,) + tb["out3"]) if with_arg else np.empty((1,) * 4, adt),
-                     tb["geo"], tb["wtab"], tb["wfirst"], op, with_arg, ident)
+    arg = np.empty(y.shape, dtype=adt) if with_arg else _dummy(y.ndim, adt)
+    work = y.size
+    if g.ndim > 3:
+        _pool.run(_best_nd, B * Q, work, xw.reshape(B, P, T), y.reshape(B, Q, T),
+                  arg.reshape(B, Q, T) if with_arg else _dummy(3, adt), tb["pos"], tb["kern"],
+                  tb["outsh"], tb["instr"], op, with_arg, ident)
+    elif T == 1:
+        OD, OH, _ = tb["out3"]
+        x4 = xw.reshape((B,) + tb["in3"])
+        y4 = y.reshape((B,) + tb["out3"])
+        a4 = arg.reshape((B,) + tb["out3"]) if with_arg else _dummy(4, adt)
+        if _k2_fast(g):
+            _pool.run(_k2_cf, B * OD * OH, work, x4, y4, a4, _k2_fast(g), op, with_arg,
+                      np.ones(1, xw.dtype), np.arange(8, dtype=adt))
+        elif with_arg:
+            _pool.run(_best_arg_cf, B * OD * OH, work, x4, y4, a4, tb["geo"], tb["wtab"],
+                      tb["wfirst"], op, ident)
         else:
-            _best_cl(xw.reshape((B,) + tb["in3"] + (T,)), y.reshape((B,) + tb["out3"] + (T,)),
-                     arg.reshape((B,) + tb["out3"] + (T,)) if with_arg
-                     else np.empty((1,) * 5, adt), tb["geo"], op, with_arg, ident)
+            _pool.run(_best_cf, B * OD * OH, work, x4, y4, tb["geo"], tb["wtab"], op, ident)
+    else:
+        OD, OH, _ = tb["out3"]
+        _pool.run(_best_cl, B * OD * OH, work, xw.reshape((B,) + tb["in3"] + (T,)),
+                  y.reshape((B,) + tb["out3"] + (T,)),
+                  arg.reshape((B,) + tb["out3"] + (T,)) if with_arg else _dummy(5, adt),
+                  tb["geo"], op, with_arg, ident)
     return y.astype(dtype, copy=False), (arg if with_arg else None)
 
 
@@ -977,7 +1021,7 @@ def _route_tables(g: Geometry, tb: dict):
 
 
 def _channel_block(B, T):
-    """Channels per thread block in channels-last backward: enough blocks for every thread."""
+    """Channels per work item in channels-last backward: enough items for every thread."""
     blocks = max(1, -(-2 * numba.get_num_threads() // max(B, 1)))
     return max(16, -(-T // blocks))
 
@@ -989,38 +1033,40 @@ def _backward(dy, arg, g: Geometry, with_arg, count_include_pad=True, override=0
     P, Q = math.prod(g.in_size), math.prod(g.out_size)
     tb = _tables(g)
     adt = arg.dtype if with_arg else np.int8
-    with _Threads(dy.size + math.prod(g.in_size) * B * T):
-        if g.ndim > 3:
-            if not with_arg and override != 1:
-                dy = _shares(dy, g, count_include_pad, override)
-            dx = np.zeros((B,) + g.in_size + (T,), dtype=dy.dtype)
-            _back_nd(dy.reshape(B, Q, T), arg.reshape(B, Q, T) if with_arg
-                     else np.empty((1, 1, 1), adt), dx.reshape(B, P, T), tb["pos"],
-                     tb["kern"], tb["outsh"], tb["instr"], with_arg)
-            return dx
-        if with_arg:
-            dx = np.zeros((B,) + g.in_size + (T,), dtype=dy.dtype)
-            route = _route_tables(g, tb)
-            if T == 1:
-                _route_cf(dy.reshape((B,) + tb["out3"]), arg.reshape((B,) + tb["out3"]),
-                          dx.reshape(B, P), *route)
-            else:
-                _route_cl(dy.reshape((B,) + tb["out3"] + (T,)),
-                          arg.reshape((B,) + tb["out3"] + (T,)), dx.reshape(B, P, T), *route,
-                          _channel_block(B, T))
-            return dx
-        if T > 1:
-            if override != 1:
-                dy = _shares(dy, g, count_include_pad, override)
-            dx = np.zeros((B,) + g.in_size + (T,), dtype=dy.dtype)
-            _back_cl(dy.reshape((B,) + tb["out3"] + (T,)), np.empty((1,) * 5, adt),
-                     dx.reshape((B,) + tb["in3"] + (T,)), tb["geo"], False,
-                     _channel_block(B, T))
-            return dx
-        dx = np.empty((B,) + g.in_size + (T,), dtype=dy.dtype)     # every row is written
-        cd, ch, cw = (c.astype(dy.dtype) for c in _counts3(g, count_include_pad))
-        _back_cf(dy.reshape((B,) + tb["out3"]), dx.reshape((B,) + tb["in3"]), tb["geo"],
-                 tb["wtab"], cd, ch, cw, dy.dtype.type(override), numba.get_num_threads())
+    work = B * T * (P + Q)
+    if g.ndim > 3:
+        if not with_arg and override != 1:
+            dy = _shares(dy, g, count_include_pad, override)
+        dx = np.zeros((B,) + g.in_size + (T,), dtype=dy.dtype)
+        _pool.run(_back_nd, B, work, dy.reshape(B, Q, T),
+                  arg.reshape(B, Q, T) if with_arg else _dummy(3, adt), dx.reshape(B, P, T),
+                  tb["pos"], tb["kern"], tb["outsh"], tb["instr"], with_arg)
+        return dx
+    if with_arg:
+        dx = np.zeros((B,) + g.in_size + (T,), dtype=dy.dtype)
+        route = _route_tables(g, tb)
+        if T == 1:
+            _pool.run(_route_cf, B, work, dy.reshape((B,) + tb["out3"]),
+                      arg.reshape((B,) + tb["out3"]), dx.reshape(B, P), *route)
+        else:
+            cs = _channel_block(B, T)
+            _pool.run(_route_cl, B * (-(-T // cs)), work, dy.reshape((B,) + tb["out3"] + (T,)),
+                      arg.reshape((B,) + tb["out3"] + (T,)), dx.reshape(B, P, T), *route, cs)
+        return dx
+    if T > 1:
+        if override != 1:
+            dy = _shares(dy, g, count_include_pad, override)
+        dx = np.zeros((B,) + g.in_size + (T,), dtype=dy.dtype)
+        cs = _channel_block(B, T)
+        _pool.run(_back_cl, B * (-(-T // cs)), work, dy.reshape((B,) + tb["out3"] + (T,)),
+                  _dummy(5, adt), dx.reshape((B,) + tb["in3"] + (T,)), tb["geo"], False, cs)
+        return dx
+    dx = np.empty((B,) + g.in_size + (T,), dtype=dy.dtype)     # every row is written
+    D, H, _ = tb["in3"]
+    cd, ch, cw = _counts3(g, count_include_pad, dy.dtype)
+    _pool.run(_back_cf, B * D * H, work, dy.reshape((B,) + tb["out3"]),
+              dx.reshape((B,) + tb["in3"]), tb["geo"], tb["wtab"], cd, ch, cw,
+              dy.dtype.type(override))
     return dx
 
 
@@ -1051,27 +1097,27 @@ def avg_forward(x, g: Geometry, *, count_include_pad, divisor_override):
     P, Q = math.prod(g.in_size), math.prod(g.out_size)
     tb = _tables(g)
     y = np.empty((B,) + g.out_size + (T,), dtype=xw.dtype if not is_int else dtype)
-    with _Threads(y.size):
-        if g.ndim > 3:
-            div = (np.full(math.prod(g.out_size), override, dtype=np.int64) if override else
-                   np.ascontiguousarray(g.divisor(count_include_pad)).reshape(-1))
-            _avg_nd(xw.reshape(B, P, T), y.reshape(B, Q, T), tb["pos"], tb["kern"],
-                    tb["outsh"], tb["instr"], div, proto, is_int, numba.get_num_threads())
-        else:
-            cd, ch, cw = (c.astype(acc) for c in _counts3(g, count_include_pad))
-            if T == 1 and _k2_fast(g) and not is_int:
-                div = np.array([override or g.taps], dtype=acc)
-                _k2_cf(xw.reshape((B,) + tb["in3"]), y.reshape((B,) + tb["out3"]),
-                       np.empty((1,) * 4, np.int8), _k2_fast(g), SUM, False, div,
-                       np.arange(8, dtype=np.int8), numba.get_num_threads())
-            elif T == 1:
-                _avg_cf(xw.reshape((B,) + tb["in3"]), y.reshape((B,) + tb["out3"]),
-                        np.empty((1,) * 4, np.int8), tb["geo"], tb["wtab"], cd, ch, cw,
-                        acc.type(override), proto, is_int, numba.get_num_threads())
-            else:
-                _avg_cl(xw.reshape((B,) + tb["in3"] + (T,)), y.reshape((B,) + tb["out3"] + (T,)),
-                        tb["geo"], cd, ch, cw, acc.type(override), proto, is_int,
-                        numba.get_num_threads())
+    work = y.size
+    if g.ndim > 3:
+        div = (np.full(Q, override, dtype=np.int64) if override else
+               np.ascontiguousarray(g.divisor(count_include_pad)).reshape(-1))
+        _pool.run(_avg_nd, B * Q, work, xw.reshape(B, P, T), y.reshape(B, Q, T), tb["pos"],
+                  tb["kern"], tb["outsh"], tb["instr"], div, proto, is_int)
+        return y.astype(dtype, copy=False)
+    OD, OH, _ = tb["out3"]
+    cd, ch, cw = _counts3(g, count_include_pad, acc)
+    if T == 1 and _k2_fast(g) and not is_int:
+        _pool.run(_k2_cf, B * OD * OH, work, xw.reshape((B,) + tb["in3"]),
+                  y.reshape((B,) + tb["out3"]), _dummy(4), _k2_fast(g), SUM, False,
+                  np.array([override or g.taps], dtype=acc), np.arange(8, dtype=np.int8))
+    elif T == 1:
+        _pool.run(_avg_cf, B * OD * OH, work, xw.reshape((B,) + tb["in3"]),
+                  y.reshape((B,) + tb["out3"]), tb["geo"], tb["wtab"], cd, ch, cw,
+                  acc.type(override), proto, is_int)
+    else:
+        _pool.run(_avg_cl, B * OD * OH, work, xw.reshape((B,) + tb["in3"] + (T,)),
+                  y.reshape((B,) + tb["out3"] + (T,)), tb["geo"], cd, ch, cw,
+                  acc.type(override), proto, is_int)
     return y.astype(dtype, copy=False)
 
 
