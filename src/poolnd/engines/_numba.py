@@ -25,7 +25,9 @@ first call 3-5 s (2.7x the serial compile); this keeps it well under 2 s. Every 
 is summed by one thread in a fixed order, so backward results are bit-identical across runs and
 thread counts. Small inputs run on the calling thread alone.
 
-Switches: ``POOLND_NUMBA_CACHE=0`` disables the on-disk cache of compiled kernels (default on).
+Switches (environment): ``POOLND_NUMBA_CACHE=0`` disables the on-disk cache of compiled kernels
+(default on); ``POOLND_NUMBA_SERIAL_BELOW=N`` sets the work size below which a call stays on one
+thread (default 32768; the tests use 0 to run the threaded path on small inputs).
 """
 from __future__ import annotations
 
@@ -45,7 +47,8 @@ name = "numba"
 channels_last = True
 
 _CACHE = os.environ.get("POOLND_NUMBA_CACHE", "1") != "0"
-_SERIAL_BELOW = 1 << 15          # elements of work; below this, threads cost more than they save
+# elements of work below which threads cost more than they save (tests set it to 0)
+_SERIAL_BELOW = int(os.environ.get("POOLND_NUMBA_SERIAL_BELOW", 1 << 15))
 
 MAX, MIN, SUM = 0, 1, 2
 

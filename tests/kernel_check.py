@@ -1,0 +1,65 @@
+"""Every numba-engine code path on small inputs, against the reference engine; exits 1 on any
+mismatch. Run by test_numba.py in subprocesses with NUMBA_DISABLE_JIT=1 (kernel bodies execute
+as Python: covered, and a wrong index raises instead of hiding) and with NUMBA_BOUNDSCHECK=1.
+"""
+import sys
+
+import numpy as np
+
+import poolnd
+
+CASES = [  # (spatial_dims, kernel, stride, padding, dilation, ceil_mode, layout)
+    (2, 2, 2, 0, 1, False, None),                  # literal 2x2 path
+    (3, 2, 2, 0, 1, False, None),                  # literal 2x2x2 path
+    (2, 3, 2, 1, 1, True, None),                   # generic rows: fused interior + edges
+    (2, (2, 3), (1, 2), "same", (2, 1), False, None),
+    (1, 3, 1, ((2, 1),), 2, True, None),
+    (3, (1, 2, 3), (1, 2, 1), "same_lower", 1, False, None),
+    (2, 2, 2, 0, 1, False, "NHWC"),                # channels-last
+    (2, 3, 2, 1, 1, True, "NHWC"),
+    (3, 2, 1, ((1, 0), (0, 1), (1, 1)), 1, False, "NDHWC"),
+    (4, 2, 1, ((1, 0), (0, 1), (1, 1), (0, 0)), (1, 2, 1, 1), False, None),   # general N-d
+]
+SIZES = {1: (7,), 2: (6, 7), 3: (4, 5, 6), 4: (3, 4, 3, 4)}
+
+
+def main():
+    rng = np.random.default_rng(0)
+    failures = 0
+    for k, kern, stride, pad, dil, ceil, layout in CASES:
+        for dtype in ("float32", "float64", "float16", "int32"):
+            x = rng.integers(-4, 5, size=(2, 3) + SIZES[k]).astype(dtype)
+            if dtype.startswith("float"):
+                x[rng.random(x.shape) < 0.1] = np.nan
+            if layout:
+                x = np.ascontiguousarray(np.moveaxis(x, 1, -1))
+            for mode in ("max", "min", "avg", "sum"):
+                kw = dict(spatial_dims=k, layout=layout, dilation=dil, ceil_mode=ceil)
+                if mode in ("max", "min"):
+                    kw["return_indices"] = True
+                out = {}
+                for eng in ("reference", "numba"):
+                    layer = poolnd.Pool(mode, kern, stride, pad, engine=eng, **kw)
+                    y = layer.forward(x)
+                    yv = y[0] if isinstance(y, tuple) else y
+                    dy = np.ones_like(yv)
+                    out[eng] = (y, layer.backward(dy))
+                (ry, rdx), (ny, ndx) = out["reference"], out["numba"]
+                ok = True
+                for a, b in zip(ry if isinstance(ry, tuple) else (ry,),
+                                ny if isinstance(ny, tuple) else (ny,)):
+                    ok &= np.allclose(a.astype(float), b.astype(float), equal_nan=True,
+                                      rtol=1e-3 if dtype == "float16" else 1e-6)
+                if mode in ("avg", "sum") and dtype.startswith("float"):
+                    pass          # NaN inputs make the averages' gradients NaN-free anyway
+                ok &= np.allclose(rdx.astype(float), ndx.astype(float), equal_nan=True,
+                                  rtol=1e-3 if dtype == "float16" else 1e-6)
+                if not ok:
+                    failures += 1
+                    print("MISMATCH", k, kern, stride, pad, dil, ceil, layout, dtype, mode)
+    print(f"kernel_check: {failures} mismatches")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""The compiled engine's own contract: default when Numba imports, compact saved state, a
+backward bit-identical across runs and thread counts, and kernel bodies that also run as plain
+Python and under Numba's boundscheck."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import poolnd
+import poolnd.engines
+
+numba = pytest.importorskip("numba")
+HERE = os.path.dirname(__file__)
+
+
+def test_numba_is_the_default_engine():
+    assert poolnd.engines.default() == "numba"
+    assert "numba" in poolnd.engines.available()
+
+
+def test_saved_state_is_a_one_byte_argmax(rng):
+    layer = poolnd.MaxPool2d(3, stride=2, padding=1, engine="numba")
+    layer.forward(rng.standard_normal((2, 3, 9, 9)).astype(np.float32))
+    assert layer._saved.arg.dtype == np.int8
+    y, idx = poolnd.max_pool2d(rng.standard_normal((1, 1, 4, 4)), 2, return_indices=True,
+                               engine="numba")
+    assert idx.dtype == np.int64
+
+
+CASES = [  # overlapping windows, so that gradients accumulate
+    ("max", dict(spatial_dims=2), (4, 8, 40, 40), 3, 1, 1),
+    ("avg", dict(spatial_dims=2), (4, 8, 40, 40), 3, 1, 1),
+    ("max", dict(spatial_dims=2, layout="NHWC"), (4, 40, 40, 24), 3, 1, 1),
+    ("avg", dict(spatial_dims=2, layout="NHWC"), (4, 40, 40, 24), 3, 1, 1),
+    ("max", dict(spatial_dims=3), (2, 4, 12, 12, 12), 3, 1, 1),
+    ("sum", dict(spatial_dims=4), (2, 2, 6, 6, 6, 6), 2, 1, 0),
+]
+
+
+@pytest.mark.parametrize("mode,kw,shape,k,s,p", CASES)
+def test_backward_is_bit_identical_across_runs_and_thread_counts(mode, kw, shape, k, s, p, rng):
+    x = rng.standard_normal(shape).astype(np.float32)
+    results = []
+    saved = numba.get_num_threads()
+    try:
+        for threads in (1, saved, 1, saved):
+            numba.set_num_threads(threads)
+            layer = poolnd.Pool(mode, k, s, p, engine="numba", **kw)
+            y = layer.forward(x)
+            dy = np.random.default_rng(1).standard_normal(y.shape).astype(np.float32)
+            results.append((y.view(np.uint32), layer.backward(dy).view(np.uint32)))
+    finally:
+        numba.set_num_threads(saved)
+    for y, dx in results[1:]:
+        np.testing.assert_array_equal(y, results[0][0])
+        np.testing.assert_array_equal(dx, results[0][1])
+
+
+def _run_check(**env):
+    full = dict(os.environ, POOLND_NUMBA_SERIAL_BELOW="0", **env)
+    out = subprocess.run([sys.executable, os.path.join(HERE, "kernel_check.py")], env=full,
+                         capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "kernel_check: 0 mismatches" in out.stdout
+
+
+def test_kernel_bodies_run_as_python():
+    _run_check(NUMBA_DISABLE_JIT="1")
+
+
+def test_kernels_under_boundscheck():
+    _run_check(NUMBA_BOUNDSCHECK="1", POOLND_NUMBA_CACHE="0")
