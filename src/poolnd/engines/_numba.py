@@ -599,6 +599,121 @@ def _k2_cf(x, y, kd, op, div, r0, r1):
                     yr[q] = bv
 
 
+@njit(cache=_CACHE, nogil=True)
+def _k3_cf(x, y, geo, wtab, op, ident, r0, r1):
+    """Max/min of 3x3 windows (2-d, no dilation, stride 1 or 2 along W, any padding): rows whose
+    three input rows exist take their interior columns in one literal 9-tap loop; edge rows and
+    columns go tap by tap, in the same tap order."""
+    B, D, H, W = x.shape
+    OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
+    sh, sw, ph, pw = geo[4], geo[5], geo[10], geo[11]
+    q_lo, q_hi = _interior(wtab, 3)
+    for r in range(r0, r1):
+        b = r // (OD * OH)
+        od = (r // OH) % OD
+        oh = r % OH
+        acc = y[b, od, oh]
+        z0 = oh * sh - ph
+        if z0 < 0 or z0 + 2 >= H or q_hi - q_lo < 2:
+            acc[:] = ident
+            for j in range(3):
+                if 0 <= z0 + j < H:
+                    _row_best_apply(acc, x[b, od, z0 + j], wtab, 3, sw, 1, op)
+            continue
+        st = wtab[0, 2] + (q_lo - wtab[0, 0]) * sw
+        s0 = x[b, od, z0][st:]
+        s1 = x[b, od, z0 + 1][st:]
+        s2 = x[b, od, z0 + 2][st:]
+        o = acc[q_lo:]
+        n = q_hi - q_lo
+        if sw == 2:
+            for q in range(n):
+                bv = s0[2 * q]
+                v = s0[2 * q + 1]
+                bv = v if _better(v, bv, op) else bv
+                v = s0[2 * q + 2]
+                bv = v if _better(v, bv, op) else bv
+                v = s1[2 * q]
+                bv = v if _better(v, bv, op) else bv
+                v = s1[2 * q + 1]
+                bv = v if _better(v, bv, op) else bv
+                v = s1[2 * q + 2]
+                bv = v if _better(v, bv, op) else bv
+                v = s2[2 * q]
+                bv = v if _better(v, bv, op) else bv
+                v = s2[2 * q + 1]
+                bv = v if _better(v, bv, op) else bv
+                v = s2[2 * q + 2]
+                bv = v if _better(v, bv, op) else bv
+                o[q] = bv
+        else:
+            for q in range(n):
+                bv = s0[q]
+                v = s0[q + 1]
+                bv = v if _better(v, bv, op) else bv
+                v = s0[q + 2]
+                bv = v if _better(v, bv, op) else bv
+                v = s1[q]
+                bv = v if _better(v, bv, op) else bv
+                v = s1[q + 1]
+                bv = v if _better(v, bv, op) else bv
+                v = s1[q + 2]
+                bv = v if _better(v, bv, op) else bv
+                v = s2[q]
+                bv = v if _better(v, bv, op) else bv
+                v = s2[q + 1]
+                bv = v if _better(v, bv, op) else bv
+                v = s2[q + 2]
+                bv = v if _better(v, bv, op) else bv
+                o[q] = bv
+        for q in range(OW):                 # edge columns: every tap inside, in order
+            if q_lo <= q < q_hi:
+                continue
+            bv = ident
+            for j in range(3):
+                row = x[b, od, z0 + j]
+                for l in range(3):
+                    c = q * sw - pw + l
+                    if 0 <= c < W:
+                        v = row[c]
+                        bv = v if _better(v, bv, op) else bv
+            acc[q] = bv
+
+
+@njit(cache=_CACHE, nogil=True)
+def _k2_cl(x, y, op, div, r0, r1):
+    """Channels-last 2x2 windows, stride 2, no padding (rows r0 .. r1-1 of (N*OH)): max/min,
+    or the average (op SUM) divided by ``div``; vectorized over C."""
+    OH, OW, C = y.shape[2], y.shape[3], y.shape[4]
+    for r in range(r0, r1):
+        n = r // OH
+        oh = r % OH
+        for ow in range(OW):
+            a0 = x[n, 0, 2 * oh, 2 * ow]
+            a1 = x[n, 0, 2 * oh, 2 * ow + 1]
+            a2 = x[n, 0, 2 * oh + 1, 2 * ow]
+            a3 = x[n, 0, 2 * oh + 1, 2 * ow + 1]
+            out = y[n, 0, oh, ow]
+            if op == SUM:
+                for c in range(C):
+                    s = div[0] * 0
+                    s += a0[c]
+                    s += a1[c]
+                    s += a2[c]
+                    s += a3[c]
+                    out[c] = s / div[0]
+            else:
+                for c in range(C):
+                    bv = a0[c]
+                    v = a1[c]
+                    bv = v if _better(v, bv, op) else bv
+                    v = a2[c]
+                    bv = v if _better(v, bv, op) else bv
+                    v = a3[c]
+                    bv = v if _better(v, bv, op) else bv
+                    out[c] = bv
+
+
 @njit(inline="always")
 def _step(v, bv, at, code, op):
     tk = _better(v, bv, op)
@@ -977,6 +1092,14 @@ def _k2_fast(g: Geometry):
     return g._cache["k2"]
 
 
+def _k3_fast(g: Geometry) -> bool:
+    """Whether the 3x3 literal kernel applies: 2-d, kernel 3x3, no dilation, W stride 1 or 2."""
+    if "k3" not in g._cache:
+        kd, kh, kw, sd, sh, sw, dd, dh, dw, pd, ph, pw = (int(v) for v in _tables(g)["geo"])
+        g._cache["k3"] = (kd == 1 and kh == kw == 3 and dh == dw == 1 and sw in (1, 2))
+    return g._cache["k3"]
+
+
 def _counts3(g: Geometry, include_pad: bool, dtype):
     """Per-dim divisor counts of the 3-d view, in ``dtype`` (the division's dtype)."""
     c = g.counts(include_pad)
@@ -1023,8 +1146,14 @@ def max_forward(x, g: Geometry, *, minimum, with_arg):
         elif with_arg:
             with _numba_threads(work):
                 _best_arg_cf(x4, y4, a4, tb["geo"], tb["wtab"], tb["wfirst"], op, ident)
+        elif _k3_fast(g):
+            _pool.run(_k3_cf, B * OD * OH, work, x4, y4, tb["geo"], tb["wtab"], op, ident)
         else:
             _pool.run(_best_cf, B * OD * OH, work, x4, y4, tb["geo"], tb["wtab"], op, ident)
+    elif _k2_fast(g) == 1 and not with_arg:
+        OH = tb["out3"][1]
+        _pool.run(_k2_cl, B * OH, work, xw.reshape((B,) + tb["in3"] + (T,)),
+                  y.reshape((B,) + tb["out3"] + (T,)), op, np.ones(1, xw.dtype))
     else:
         OD, OH, _ = tb["out3"]
         _pool.run(_best_cl, B * OD * OH, work, xw.reshape((B,) + tb["in3"] + (T,)),
@@ -1143,6 +1272,10 @@ def avg_forward(x, g: Geometry, *, count_include_pad, divisor_override):
         _pool.run(_avg_cf, B * OD * OH, work, xw.reshape((B,) + tb["in3"]),
                   y.reshape((B,) + tb["out3"]), tb["geo"], tb["wtab"], cd, ch, cw,
                   acc.type(override), proto, is_int)
+    elif _k2_fast(g) == 1 and not is_int:
+        _pool.run(_k2_cl, B * OH, work, xw.reshape((B,) + tb["in3"] + (T,)),
+                  y.reshape((B,) + tb["out3"] + (T,)), SUM,
+                  np.array([override or g.taps], dtype=acc))
     else:
         _pool.run(_avg_cl, B * OD * OH, work, xw.reshape((B,) + tb["in3"] + (T,)),
                   y.reshape((B,) + tb["out3"] + (T,)), tb["geo"], cd, ch, cw,
