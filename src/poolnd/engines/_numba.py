@@ -615,10 +615,7 @@ def _k3_cf(x, y, geo, wtab, op, ident, r0, r1):
         acc = y[b, od, oh]
         z0 = oh * sh - ph
         if z0 < 0 or z0 + 2 >= H or q_hi - q_lo < 2:
-            acc[:] = ident
-            for j in range(3):
-                if 0 <= z0 + j < H:
-                    _row_best_apply(acc, x[b, od, z0 + j], wtab, 3, sw, 1, op)
+            _k3_edges(x, acc, b, od, z0, 0, OW, -1, -1, sw, pw, op, ident)
             continue
         st = wtab[0, 2] + (q_lo - wtab[0, 0]) * sw
         s0 = x[b, od, z0][st:]
@@ -666,18 +663,28 @@ def _k3_cf(x, y, geo, wtab, op, ident, r0, r1):
                 v = s2[q + 2]
                 bv = v if _better(v, bv, op) else bv
                 o[q] = bv
-        for q in range(OW):                 # edge columns: every tap inside, in order
-            if q_lo <= q < q_hi:
+        _k3_edges(x, acc, b, od, z0, 0, OW, q_lo, q_hi, sw, pw, op, ident)
+
+
+@njit(cache=_CACHE)
+def _k3_edges(x, acc, b, od, z0, a0, a1, skip_lo, skip_hi, sw, pw, op, ident):
+    """3x3 outputs a0 <= q < a1 of one row (skipping [skip_lo, skip_hi)) tap by tap in order,
+    with every tap's bounds checked: the few outputs whose windows touch the padding."""
+    H, W = x.shape[2], x.shape[3]
+    for q in range(a0, a1):
+        if skip_lo <= q < skip_hi:
+            continue
+        bv = ident
+        for j in range(3):
+            if z0 + j < 0 or z0 + j >= H:
                 continue
-            bv = ident
-            for j in range(3):
-                row = x[b, od, z0 + j]
-                for l in range(3):
-                    c = q * sw - pw + l
-                    if 0 <= c < W:
-                        v = row[c]
-                        bv = v if _better(v, bv, op) else bv
-            acc[q] = bv
+            row = x[b, od, z0 + j]
+            for l in range(3):
+                c = q * sw - pw + l
+                if 0 <= c < W:
+                    v = row[c]
+                    bv = v if _better(v, bv, op) else bv
+        acc[q] = bv
 
 
 @njit(cache=_CACHE, nogil=True)
