@@ -721,6 +721,32 @@ def _k2_cl(x, y, op, div, r0, r1):
                     out[c] = bv
 
 
+@njit(cache=_CACHE, nogil=True)
+def _k2_avg_back_cf(dy, dx, kd, div, r0, r1):
+    """Averages' gradient for 2x2(x2) windows, stride = kernel, no padding: every input row
+    (r0 .. r1-1 of B*D*H) belongs to at most one window row, so each element is written once:
+    dy / div under a window, 0 outside every window."""
+    B, D, H, W = dx.shape
+    OD, OH, OW = dy.shape[1], dy.shape[2], dy.shape[3]
+    for r in range(r0, r1):
+        b = r // (D * H)
+        zd = (r // H) % D
+        zh = r % H
+        dst = dx[b, zd, zh]
+        od = zd // kd
+        oh = zh // 2
+        if od >= OD or oh >= OH:
+            dst[:] = 0
+            continue
+        g = dy[b, od, oh]
+        for q in range(OW):
+            v = g[q] / div[0]
+            dst[2 * q] = v
+            dst[2 * q + 1] = v
+        for c in range(2 * OW, W):
+            dst[c] = 0
+
+
 @njit(inline="always")
 def _step(v, bv, at, code, op):
     tk = _better(v, bv, op)
@@ -1228,6 +1254,11 @@ def _backward(dy, arg, g: Geometry, with_arg, count_include_pad=True, override=0
         return dx
     dx = np.empty((B,) + g.in_size + (T,), dtype=dy.dtype)     # every row is written
     D, H, _ = tb["in3"]
+    if _k2_fast(g) and override != 1:
+        _pool.run(_k2_avg_back_cf, B * D * H, work, dy.reshape((B,) + tb["out3"]),
+                  dx.reshape((B,) + tb["in3"]), _k2_fast(g),
+                  np.array([override or g.taps], dtype=dy.dtype))
+        return dx
     cd, ch, cw = _counts3(g, count_include_pad, dy.dtype)
     _pool.run(_back_cf, B * D * H, work, dy.reshape((B,) + tb["out3"]),
               dx.reshape((B,) + tb["in3"]), tb["geo"], tb["wtab"], cd, ch, cw,
