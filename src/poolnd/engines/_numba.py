@@ -533,70 +533,84 @@ def _route_cl(dy, arg, dx, dbase, hbase, wbase, toff, cs, r0, r1):
 # x (B, D, H, W) with D pooled by kd in {1, 2}; outputs (B, OD, OH, OW)
 # ----------------------------------------------------------------------------------------------
 
-@njit(cache=_CACHE, nogil=True)
-def _k2_cf(x, y, kd, op, div, r0, r1):
+@njit(cache=_CACHE, parallel=True)
+def _k2_2d(x, y, op, div):
     """Max/min (op MAX/MIN) or average (op SUM, divided by ``div`` in the accumulation dtype) of
-    2x2 or 2x2x2 windows, one pass per output row (rows r0 .. r1-1)."""
+    2x2 windows with stride 2, one pass per output row. A parfor, like _k2_arg_2d: without the
+    gufunc's no-alias guarantee, short rows pay a runtime alias check per loop."""
+    B = x.shape[0]
     OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
-    for r in range(r0, r1):
+    for r in prange(B * OD * OH):
         b = r // (OD * OH)
         od = (r // OH) % OD
         oh = r % OH
         yr = y[b, od, oh]
-        a0 = x[b, kd * od, 2 * oh]
-        a1 = x[b, kd * od, 2 * oh + 1]
-        if kd == 1:
-            if op == SUM:
-                for q in range(OW):
-                    s = div[0] * 0
-                    s += a0[2 * q]
-                    s += a0[2 * q + 1]
-                    s += a1[2 * q]
-                    s += a1[2 * q + 1]
-                    yr[q] = s / div[0]
-            else:
-                for q in range(OW):
-                    bv = a0[2 * q]
-                    v = a0[2 * q + 1]
-                    bv = v if _better(v, bv, op) else bv
-                    v = a1[2 * q]
-                    bv = v if _better(v, bv, op) else bv
-                    v = a1[2 * q + 1]
-                    bv = v if _better(v, bv, op) else bv
-                    yr[q] = bv
+        a0 = x[b, od, 2 * oh]
+        a1 = x[b, od, 2 * oh + 1]
+        if op == SUM:
+            for q in range(OW):
+                s = div[0] * 0
+                s += a0[2 * q]
+                s += a0[2 * q + 1]
+                s += a1[2 * q]
+                s += a1[2 * q + 1]
+                yr[q] = s / div[0]
         else:
-            a2 = x[b, 2 * od + 1, 2 * oh]
-            a3 = x[b, 2 * od + 1, 2 * oh + 1]
-            if op == SUM:
-                for q in range(OW):
-                    s = div[0] * 0
-                    s += a0[2 * q]
-                    s += a0[2 * q + 1]
-                    s += a1[2 * q]
-                    s += a1[2 * q + 1]
-                    s += a2[2 * q]
-                    s += a2[2 * q + 1]
-                    s += a3[2 * q]
-                    s += a3[2 * q + 1]
-                    yr[q] = s / div[0]
-            else:
-                for q in range(OW):
-                    bv = a0[2 * q]
-                    v = a0[2 * q + 1]
-                    bv = v if _better(v, bv, op) else bv
-                    v = a1[2 * q]
-                    bv = v if _better(v, bv, op) else bv
-                    v = a1[2 * q + 1]
-                    bv = v if _better(v, bv, op) else bv
-                    v = a2[2 * q]
-                    bv = v if _better(v, bv, op) else bv
-                    v = a2[2 * q + 1]
-                    bv = v if _better(v, bv, op) else bv
-                    v = a3[2 * q]
-                    bv = v if _better(v, bv, op) else bv
-                    v = a3[2 * q + 1]
-                    bv = v if _better(v, bv, op) else bv
-                    yr[q] = bv
+            for q in range(OW):
+                bv = a0[2 * q]
+                v = a0[2 * q + 1]
+                bv = v if _better(v, bv, op) else bv
+                v = a1[2 * q]
+                bv = v if _better(v, bv, op) else bv
+                v = a1[2 * q + 1]
+                bv = v if _better(v, bv, op) else bv
+                yr[q] = bv
+
+
+@njit(cache=_CACHE, parallel=True)
+def _k2_3d(x, y, op, div):
+    """As _k2_2d for 2x2x2 windows."""
+    B = x.shape[0]
+    OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
+    for r in prange(B * OD * OH):
+        b = r // (OD * OH)
+        od = (r // OH) % OD
+        oh = r % OH
+        yr = y[b, od, oh]
+        a0 = x[b, 2 * od, 2 * oh]
+        a1 = x[b, 2 * od, 2 * oh + 1]
+        a2 = x[b, 2 * od + 1, 2 * oh]
+        a3 = x[b, 2 * od + 1, 2 * oh + 1]
+        if op == SUM:
+            for q in range(OW):
+                s = div[0] * 0
+                s += a0[2 * q]
+                s += a0[2 * q + 1]
+                s += a1[2 * q]
+                s += a1[2 * q + 1]
+                s += a2[2 * q]
+                s += a2[2 * q + 1]
+                s += a3[2 * q]
+                s += a3[2 * q + 1]
+                yr[q] = s / div[0]
+        else:
+            for q in range(OW):
+                bv = a0[2 * q]
+                v = a0[2 * q + 1]
+                bv = v if _better(v, bv, op) else bv
+                v = a1[2 * q]
+                bv = v if _better(v, bv, op) else bv
+                v = a1[2 * q + 1]
+                bv = v if _better(v, bv, op) else bv
+                v = a2[2 * q]
+                bv = v if _better(v, bv, op) else bv
+                v = a2[2 * q + 1]
+                bv = v if _better(v, bv, op) else bv
+                v = a3[2 * q]
+                bv = v if _better(v, bv, op) else bv
+                v = a3[2 * q + 1]
+                bv = v if _better(v, bv, op) else bv
+                yr[q] = bv
 
 
 @njit(cache=_CACHE, nogil=True)
@@ -759,7 +773,7 @@ def _step(v, bv, at, code, op):
 # A parfor compiles 2-3x slower, so each is kept small.
 @njit(cache=_CACHE, parallel=True)
 def _k2_arg_2d(x, y, arg, op, codes):
-    """As _k2_cf (2x2 windows) for max/min, also recording the window-local argmax (codes[t]:
+    """As _k2_2d for max/min, also recording the window-local argmax (codes[t]:
     tap t in the argmax dtype, so that the selects stay one width)."""
     B = x.shape[0]
     OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
@@ -1175,7 +1189,8 @@ def max_forward(x, g: Geometry, *, minimum, with_arg):
                 kern = _k2_arg_2d if _k2_fast(g) == 1 else _k2_arg_3d
                 kern(x4, y4, a4, op, np.arange(8, dtype=adt))
         elif _k2_fast(g):
-            _pool.run(_k2_cf, B * OD * OH, work, x4, y4, _k2_fast(g), op, np.ones(1, xw.dtype))
+            with _numba_threads(work):
+                (_k2_2d if _k2_fast(g) == 1 else _k2_3d)(x4, y4, op, np.ones(1, xw.dtype))
         elif with_arg:
             with _numba_threads(work):
                 _best_arg_cf(x4, y4, a4, tb["geo"], tb["wtab"], tb["wfirst"], op, ident)
@@ -1303,9 +1318,10 @@ def avg_forward(x, g: Geometry, *, count_include_pad, divisor_override):
     OD, OH, _ = tb["out3"]
     cd, ch, cw = _counts3(g, count_include_pad, acc)
     if T == 1 and _k2_fast(g) and not is_int:
-        _pool.run(_k2_cf, B * OD * OH, work, xw.reshape((B,) + tb["in3"]),
-                  y.reshape((B,) + tb["out3"]), _k2_fast(g), SUM,
-                  np.array([override or g.taps], dtype=acc))
+        with _numba_threads(work):
+            (_k2_2d if _k2_fast(g) == 1 else _k2_3d)(
+                xw.reshape((B,) + tb["in3"]), y.reshape((B,) + tb["out3"]), SUM,
+                np.array([override or g.taps], dtype=acc))
     elif T == 1:
         _pool.run(_avg_cf, B * OD * OH, work, xw.reshape((B,) + tb["in3"]),
                   y.reshape((B,) + tb["out3"]), tb["geo"], tb["wtab"], cd, ch, cw,
