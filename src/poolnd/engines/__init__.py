@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 
-from ._common import acc_dtype, identity, arg_dtype, trunc_divide  # noqa: F401  (shared helpers)
 
 #: name -> module path, fastest last.
 _MODULES = {"reference": "._reference", "numpy": "._numpy", "numba": "._numba"}

@@ -120,34 +120,6 @@ def _row_sum(acc, src, n, s):
             acc[q] += src[s * q]
 
 
-@njit(cache=_CACHE)
-def _row_scatter(dst, g, n, s):
-    """dst[q*s] += g[q] for q < n."""
-    if s == 1:
-        for q in range(n):
-            dst[q] += g[q]
-    elif s == 2:
-        for q in range(n):
-            dst[2 * q] += g[q]
-    else:
-        for q in range(n):
-            dst[s * q] += g[q]
-
-
-@njit(cache=_CACHE)
-def _row_scatter_arg(dst, g, arow, n, s, t):
-    """dst[q*s] += g[q] where arow[q] == t."""
-    if s == 1:
-        for q in range(n):
-            dst[q] += g[q] if arow[q] == t else 0
-    elif s == 2:
-        for q in range(n):
-            dst[2 * q] += g[q] if arow[q] == t else 0
-    else:
-        for q in range(n):
-            dst[s * q] += g[q] if arow[q] == t else 0
-
-
 @njit(cache=_CACHE, inline="always")
 def _trunc_div(s, d):
     q = s // d
