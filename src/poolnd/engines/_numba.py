@@ -121,6 +121,12 @@ def _row_sum(acc, src, n, s):
 
 
 @njit(cache=_CACHE, inline="always")
+def _split_row(r, OD, OH):
+    """Flat output row r -> (plane b, depth od, row oh)."""
+    return r // (OD * OH), (r // OH) % OD, r % OH
+
+
+@njit(cache=_CACHE, inline="always")
 def _trunc_div(s, d):
     q = s // d
     if q * d != s and ((s < 0) != (d < 0)):
@@ -309,9 +315,7 @@ def _best_cf(x, y, geo, wtab, op, ident, r0, r1):
     kd, kh, kw, sd, sh, sw = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5]
     dd, dh, dw, pd, ph = geo[6], geo[7], geo[8], geo[9], geo[10]
     for r in range(r0, r1):
-        b = r // (OD * OH)
-        od = (r // OH) % OD
-        oh = r % OH
+        b, od, oh = _split_row(r, OD, OH)
         acc = y[b, od, oh]
         acc[:] = ident
         for i in range(kd):
@@ -334,9 +338,7 @@ def _best_arg_cf(x, y, arg, geo, wtab, wfirst, op, ident):
     kd, kh, kw, sd, sh, sw = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5]
     dd, dh, dw, pd, ph = geo[6], geo[7], geo[8], geo[9], geo[10]
     for r in prange(B * OD * OH):
-        b = r // (OD * OH)
-        od = (r // OH) % OD
-        oh = r % OH
+        b, od, oh = _split_row(r, OD, OH)
         acc = y[b, od, oh]
         acc[:] = ident
         arow = arg[b, od, oh]
@@ -365,9 +367,7 @@ def _avg_cf(x, y, geo, wtab, cd, ch, cw, override, acc_proto, is_int, r0, r1):
     dd, dh, dw, pd, ph = geo[6], geo[7], geo[8], geo[9], geo[10]
     acc = np.empty(OW, dtype=acc_proto.dtype)
     for r in range(r0, r1):
-        b = r // (OD * OH)
-        od = (r // OH) % OD
-        oh = r % OH
+        b, od, oh = _split_row(r, OD, OH)
         acc[:] = 0
         for i in range(kd):
             zd = od * sd - pd + i * dd
@@ -513,9 +513,7 @@ def _k2_2d(x, y, op, div):
     B = x.shape[0]
     OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
     for r in prange(B * OD * OH):
-        b = r // (OD * OH)
-        od = (r // OH) % OD
-        oh = r % OH
+        b, od, oh = _split_row(r, OD, OH)
         yr = y[b, od, oh]
         a0 = x[b, od, 2 * oh]
         a1 = x[b, od, 2 * oh + 1]
@@ -545,9 +543,7 @@ def _k2_3d(x, y, op, div):
     B = x.shape[0]
     OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
     for r in prange(B * OD * OH):
-        b = r // (OD * OH)
-        od = (r // OH) % OD
-        oh = r % OH
+        b, od, oh = _split_row(r, OD, OH)
         yr = y[b, od, oh]
         a0 = x[b, 2 * od, 2 * oh]
         a1 = x[b, 2 * od, 2 * oh + 1]
@@ -595,9 +591,7 @@ def _k3_cf(x, y, geo, wtab, op, ident, r0, r1):
     sh, sw, ph, pw = geo[4], geo[5], geo[10], geo[11]
     q_lo, q_hi = _interior(wtab, 3)
     for r in range(r0, r1):
-        b = r // (OD * OH)
-        od = (r // OH) % OD
-        oh = r % OH
+        b, od, oh = _split_row(r, OD, OH)
         acc = y[b, od, oh]
         z0 = oh * sh - ph
         if z0 < 0 or z0 + 2 >= H or q_hi - q_lo < 2:
@@ -750,9 +744,7 @@ def _k2_arg_2d(x, y, arg, op, codes):
     B = x.shape[0]
     OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
     for r in prange(B * OD * OH):
-        b = r // (OD * OH)
-        od = (r // OH) % OD
-        oh = r % OH
+        b, od, oh = _split_row(r, OD, OH)
         yr = y[b, od, oh]
         ar = arg[b, od, oh]
         a0 = x[b, od, 2 * oh]
@@ -773,9 +765,7 @@ def _k2_arg_3d(x, y, arg, op, codes):
     B = x.shape[0]
     OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
     for r in prange(B * OD * OH):
-        b = r // (OD * OH)
-        od = (r // OH) % OD
-        oh = r % OH
+        b, od, oh = _split_row(r, OD, OH)
         yr = y[b, od, oh]
         ar = arg[b, od, oh]
         a0 = x[b, 2 * od, 2 * oh]
@@ -807,9 +797,7 @@ def _best_cl(x, y, arg, geo, op, with_arg, ident, r0, r1):
     kd, kh, kw, sd, sh, sw = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5]
     dd, dh, dw, pd, ph, pw = geo[6], geo[7], geo[8], geo[9], geo[10], geo[11]
     for r in range(r0, r1):
-        n = r // (OD * OH)
-        od = (r // OH) % OD
-        oh = r % OH
+        n, od, oh = _split_row(r, OD, OH)
         fi = _first_in(od, sd, pd, dd, kd, D)
         fj = _first_in(oh, sh, ph, dh, kh, H)
         for ow in range(OW):
@@ -846,9 +834,7 @@ def _avg_cl(x, y, geo, cd, ch, cw, override, acc_proto, is_int, r0, r1):
     dd, dh, dw, pd, ph, pw = geo[6], geo[7], geo[8], geo[9], geo[10], geo[11]
     acc = np.empty(C, dtype=acc_proto.dtype)
     for r in range(r0, r1):
-        n = r // (OD * OH)
-        od = (r // OH) % OD
-        oh = r % OH
+        n, od, oh = _split_row(r, OD, OH)
         for ow in range(OW):
             acc[:] = 0
             for i in range(kd):
