@@ -1,0 +1,28 @@
+"""The README's code runs, and the textbook example prints what the README shows."""
+import os
+import re
+import subprocess
+import sys
+
+ROOT = os.path.join(os.path.dirname(__file__), "..")
+
+
+def _readme():
+    with open(os.path.join(ROOT, "README.md")) as f:
+        return f.read()
+
+
+def test_thirty_second_example_runs():
+    block = re.search(r"## 30-second example\s+```python\n(.*?)```", _readme(), re.S).group(1)
+    ns = {}
+    exec(compile(block, "README.md", "exec"), ns)          # noqa: S102 - our own README
+    assert ns["y"].shape == (8, 3, 16, 16)
+    assert ns["dx"].shape == ns["x"].shape
+    assert ns["s"].shape == (8, 3, 16, 16)
+
+
+def test_textbook_example_output_is_the_readmes():
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "chapter.py")],
+                         capture_output=True, text=True, check=True).stdout
+    shown = re.search(r"## The textbook example.*?```\n(.*?)```", _readme(), re.S).group(1)
+    assert shown.strip() in out
