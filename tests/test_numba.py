@@ -72,3 +72,12 @@ def test_kernel_bodies_run_as_python():
 
 def test_kernels_under_boundscheck():
     _run_check(NUMBA_BOUNDSCHECK="1", POOLND_NUMBA_CACHE="0")
+
+
+def test_concurrent_calls_from_threads_under_workqueue():
+    """Parallel kernels launched from several user threads must not abort the process."""
+    out = subprocess.run([sys.executable, os.path.join(HERE, "concurrency_check.py")],
+                         env=dict(os.environ, NUMBA_THREADING_LAYER="workqueue"),
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    assert "threading layer workqueue errors 0" in out.stdout

@@ -1030,13 +1030,20 @@ class _Pool:
 _pool = _Pool()
 
 
+_PARFOR_LOCK = threading.Lock()
+
+
 class _numba_threads:
-    """For the parfor kernels: Numba's own pool, one thread for small work."""
+    """Around every parfor launch: one launch at a time (Numba's workqueue threading layer, its
+    fallback where neither OpenMP nor TBB is installed, aborts the process when two threads
+    launch parfors at once; a parfor already uses every thread), and one thread for small
+    work."""
 
     def __init__(self, work: int):
         self.serial = work < _SERIAL_BELOW and numba.get_num_threads() > 1
 
     def __enter__(self):
+        _PARFOR_LOCK.acquire()
         if self.serial:
             self.saved = numba.get_num_threads()
             numba.set_num_threads(1)
@@ -1044,6 +1051,7 @@ class _numba_threads:
     def __exit__(self, *exc):
         if self.serial:
             numba.set_num_threads(self.saved)
+        _PARFOR_LOCK.release()
 
 
 def _tables(g: Geometry) -> dict:
