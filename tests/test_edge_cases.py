@@ -165,3 +165,35 @@ def test_does_not_hang_or_explode_on_large_kernel_ceil(engine):
     np.testing.assert_array_equal(idx, tidx)
     np.testing.assert_array_equal(poolnd.avg_pool1d(x, 4, 2, ceil_mode=True, engine=engine),
                                   _t(F.avg_pool1d, x, 4, 2, ceil_mode=True))
+
+
+@pytest.mark.parametrize("stride,padding", [((2, 2, 2), (0, 1, 1)), ((3, 1, 2), 0),
+                                            ((1, 2, 1), (0, 1, 1))])
+def test_3d_pool_with_depth_kernel_one(stride, padding, engine, rng):
+    """Kernel (1, 3, 3) on 3-d input: the depth dim still strides (a 2-d fast path that ignored
+    depth stride would read the wrong slices)."""
+    x = rng.standard_normal((2, 3, 5, 7, 8))
+    y, idx = poolnd.max_pool3d(x, (1, 3, 3), stride, padding, return_indices=True, engine=engine)
+    ty, tidx = _t(F.max_pool3d, x, (1, 3, 3), stride, padding, return_indices=True)
+    np.testing.assert_array_equal(y, ty)
+    np.testing.assert_array_equal(idx, tidx)
+    a = poolnd.avg_pool3d(x, (1, 3, 3), stride, padding, engine=engine)
+    np.testing.assert_allclose(a, _t(F.avg_pool3d, x, (1, 3, 3), stride, padding), rtol=1e-12)
+    # depth padding through (before, after) pairs: windows wholly in depth padding are -inf
+    pads = ((1, 1), (1, 1), (0, 0))
+    y2 = poolnd.pool(x, "max", (1, 3, 3), 1, pads, spatial_dims=3, engine=engine)
+    assert y2.shape == (2, 3, 7, 7, 6)
+    assert np.isneginf(y2[:, :, 0]).all() and np.isneginf(y2[:, :, -1]).all()
+    np.testing.assert_array_equal(y2[:, :, 1:-1], poolnd.max_pool3d(x, (1, 3, 3), 1, (0, 1, 0),
+                                                                    engine="reference"))
+
+
+def test_3d_channels_last_with_depth_kernel_one(engine, rng):
+    """NDHWC, kernel (1, 2, 2): every depth slice is pooled (a 2-d channels-last fast path must
+    not look at depth 0 only)."""
+    x = rng.standard_normal((2, 3, 6, 8, 5))                          # N, C, D, H, W
+    xl = np.ascontiguousarray(x.transpose(0, 2, 3, 4, 1))              # N, D, H, W, C
+    for fn, tfn in ((poolnd.max_pool3d, F.max_pool3d), (poolnd.avg_pool3d, F.avg_pool3d)):
+        y = fn(xl, (1, 2, 2), layout="NDHWC", engine=engine)
+        np.testing.assert_allclose(y.transpose(0, 4, 1, 2, 3), _t(tfn, x, (1, 2, 2)),
+                                   rtol=1e-12)

@@ -81,3 +81,50 @@ def test_concurrent_calls_from_threads_under_workqueue():
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     assert "threading layer workqueue errors 0" in out.stdout
+
+
+def _grid():
+    """Per-dim kernels, strides and paddings that select every fast path and its neighbours."""
+    import itertools
+    cases = []
+    for k in (2, 3):
+        for kern in itertools.product((1, 2, 3), repeat=k):
+            for stride in {kern, (1,) * k, (2,) * k}:
+                for pad in {(0,) * k, tuple(kk // 2 for kk in kern)}:
+                    cases.append((k, kern, stride, pad))
+    return cases
+
+
+@pytest.mark.parametrize("layout_last", [False, True])
+@pytest.mark.parametrize("k,kern,stride,pad", _grid())
+def test_every_fast_path_selection_agrees_with_numpy_engine(k, kern, stride, pad, layout_last):
+    """Fast-path conditions are where geometry can be misread: every small kernel/stride/pad
+    combination, both layouts, max (with argmax) and average, forward and backward, against the
+    NumPy engine (an independent implementation, tested against torch)."""
+    rng = np.random.default_rng(abs(hash((k, kern, stride, pad, layout_last))) % 2**32)
+    shape = (2, 3) + ((5, 6, 7)[-k:] if k == 3 else (6, 7))
+    x = rng.standard_normal(shape).astype(np.float32)
+    layout = None
+    if layout_last:
+        x = np.ascontiguousarray(np.moveaxis(x, 1, -1))
+        layout = "N" + "DHW"[-k:] + "C"
+    for mode in ("max", "avg"):
+        out = {}
+        for eng in ("numpy", "numba"):
+            layer = poolnd.Pool(mode, kern, stride, pad, spatial_dims=k, layout=layout,
+                                engine=eng, return_indices=mode == "max")
+            y = layer.forward(x)
+            yv = y[0] if mode == "max" else y
+            dy = np.arange(yv.size, dtype=np.float32).reshape(yv.shape) % 7
+            out[eng] = (y, layer.backward(dy), poolnd.pool(x, mode, kern, stride, pad,
+                                                           spatial_dims=k, layout=layout,
+                                                           engine=eng))
+        (ry, rdx, rf), (ny, ndx, nf) = out["numpy"], out["numba"]
+        if mode == "max":
+            np.testing.assert_array_equal(ny[0], ry[0])
+            np.testing.assert_array_equal(ny[1], ry[1])
+            np.testing.assert_array_equal(nf, rf)
+        else:
+            np.testing.assert_allclose(ny, ry, rtol=1e-6, atol=1e-6)
+            np.testing.assert_allclose(nf, rf, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(ndx, rdx, rtol=1e-6, atol=1e-6)

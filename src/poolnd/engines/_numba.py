@@ -646,6 +646,56 @@ def _k3_cf(x, y, geo, wtab, op, ident, r0, r1):
         _k3_edges(x, acc, b, od, z0, 0, OW, q_lo, q_hi, sw, pw, op, ident)
 
 
+@njit(cache=_CACHE, nogil=True)
+def _k3_avg_cf(x, y, geo, wtab, ch, cw, override, r0, r1):
+    """Averages of 3x3 windows (2-d, no dilation, W stride 1 or 2, any padding), float dtypes:
+    interior columns of full rows in one literal 9-tap sum, edges tap by tap, in the same tap
+    order; divided by ``override`` or ``ch[oh] * cw[q]`` (counts in the data's dtype)."""
+    B, D, H, W = x.shape
+    OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
+    sh, sw, ph, pw = geo[4], geo[5], geo[10], geo[11]
+    q_lo, q_hi = _interior(wtab, 3)
+    for r in range(r0, r1):
+        b, od, oh = _split_row(r, OD, OH)
+        out = y[b, od, oh]
+        z0 = oh * sh - ph
+        full = z0 >= 0 and z0 + 2 < H and q_hi - q_lo >= 2
+        a0 = q_lo if full else 0
+        a1 = q_hi if full else 0
+        if full:
+            st = wtab[0, 2] + (q_lo - wtab[0, 0]) * sw
+            s0 = x[b, od, z0][st:]
+            s1 = x[b, od, z0 + 1][st:]
+            s2 = x[b, od, z0 + 2][st:]
+            o = out[q_lo:]
+            for q in range(q_hi - q_lo):
+                c = sw * q
+                t = override * 0
+                t += s0[c]
+                t += s0[c + 1]
+                t += s0[c + 2]
+                t += s1[c]
+                t += s1[c + 1]
+                t += s1[c + 2]
+                t += s2[c]
+                t += s2[c + 1]
+                t += s2[c + 2]
+                o[q] = t / (override if override != 0 else ch[oh] * cw[q_lo + q])
+        for q in range(OW):                  # rows touching the padding, and edge columns
+            if a0 <= q < a1:
+                continue
+            t = override * 0
+            for j in range(3):
+                if z0 + j < 0 or z0 + j >= H:
+                    continue
+                row = x[b, od, z0 + j]
+                for l in range(3):
+                    c = q * sw - pw + l
+                    if 0 <= c < W:
+                        t += row[c]
+            out[q] = t / (override if override != 0 else ch[oh] * cw[q])
+
+
 @njit(cache=_CACHE)
 def _k3_edges(x, acc, b, od, z0, a0, a1, skip_lo, skip_hi, sw, pw, op, ident):
     """3x3 outputs a0 <= q < a1 of one row (skipping [skip_lo, skip_hi)) tap by tap in order,
@@ -669,18 +719,18 @@ def _k3_edges(x, acc, b, od, z0, a0, a1, skip_lo, skip_hi, sw, pw, op, ident):
 
 @njit(cache=_CACHE, nogil=True)
 def _k2_cl(x, y, op, div, r0, r1):
-    """Channels-last 2x2 windows, stride 2, no padding (rows r0 .. r1-1 of (N*OH)): max/min,
-    or the average (op SUM) divided by ``div``; vectorized over C."""
-    OH, OW, C = y.shape[2], y.shape[3], y.shape[4]
+    """Channels-last 2x2 windows over H, W (stride 2, no padding; depth, if any, untouched:
+    kernel 1, stride 1) for rows r0 .. r1-1 of N*OD*OH: max/min, or the average (op SUM)
+    divided by ``div``; vectorized over C."""
+    OD, OH, OW, C = y.shape[1], y.shape[2], y.shape[3], y.shape[4]
     for r in range(r0, r1):
-        n = r // OH
-        oh = r % OH
+        n, od, oh = _split_row(r, OD, OH)
         for ow in range(OW):
-            a0 = x[n, 0, 2 * oh, 2 * ow]
-            a1 = x[n, 0, 2 * oh, 2 * ow + 1]
-            a2 = x[n, 0, 2 * oh + 1, 2 * ow]
-            a3 = x[n, 0, 2 * oh + 1, 2 * ow + 1]
-            out = y[n, 0, oh, ow]
+            a0 = x[n, od, 2 * oh, 2 * ow]
+            a1 = x[n, od, 2 * oh, 2 * ow + 1]
+            a2 = x[n, od, 2 * oh + 1, 2 * ow]
+            a3 = x[n, od, 2 * oh + 1, 2 * ow + 1]
+            out = y[n, od, oh, ow]
             if op == SUM:
                 for c in range(C):
                     s = div[0] * 0
@@ -1106,10 +1156,14 @@ def _k2_fast(g: Geometry):
 
 
 def _k3_fast(g: Geometry) -> bool:
-    """Whether the 3x3 literal kernel applies: 2-d, kernel 3x3, no dilation, W stride 1 or 2."""
+    """Whether the 3x3 literal kernel applies: kernel 3x3 over H, W, no dilation, W stride 1 or
+    2, and depth untouched (kernel 1, stride 1, no padding: output depth = input depth, which the
+    kernel indexes directly)."""
     if "k3" not in g._cache:
-        kd, kh, kw, sd, sh, sw, dd, dh, dw, pd, ph, pw = (int(v) for v in _tables(g)["geo"])
-        g._cache["k3"] = (kd == 1 and kh == kw == 3 and dh == dw == 1 and sw in (1, 2))
+        tb = _tables(g)
+        kd, kh, kw, sd, sh, sw, dd, dh, dw, pd, ph, pw = (int(v) for v in tb["geo"])
+        g._cache["k3"] = (kd == 1 and sd == 1 and pd == 0 and tb["out3"][0] == tb["in3"][0]
+                          and kh == kw == 3 and dh == dw == 1 and sw in (1, 2))
     return g._cache["k3"]
 
 
@@ -1165,8 +1219,8 @@ def max_forward(x, g: Geometry, *, minimum, with_arg):
         else:
             _pool.run(_best_cf, B * OD * OH, work, x4, y4, tb["geo"], tb["wtab"], op, ident)
     elif _k2_fast(g) == 1 and not with_arg:
-        OH = tb["out3"][1]
-        _pool.run(_k2_cl, B * OH, work, xw.reshape((B,) + tb["in3"] + (T,)),
+        OD, OH, _ = tb["out3"]
+        _pool.run(_k2_cl, B * OD * OH, work, xw.reshape((B,) + tb["in3"] + (T,)),
                   y.reshape((B,) + tb["out3"] + (T,)), op, np.ones(1, xw.dtype))
     else:
         OD, OH, _ = tb["out3"]
@@ -1288,12 +1342,16 @@ def avg_forward(x, g: Geometry, *, count_include_pad, divisor_override):
             (_k2_2d if _k2_fast(g) == 1 else _k2_3d)(
                 xw.reshape((B,) + tb["in3"]), y.reshape((B,) + tb["out3"]), SUM,
                 np.array([override or g.taps], dtype=acc))
+    elif T == 1 and _k3_fast(g) and not is_int:
+        _pool.run(_k3_avg_cf, B * OD * OH, work, xw.reshape((B,) + tb["in3"]),
+                  y.reshape((B,) + tb["out3"]), tb["geo"], tb["wtab"], ch, cw,
+                  acc.type(override))
     elif T == 1:
         _pool.run(_avg_cf, B * OD * OH, work, xw.reshape((B,) + tb["in3"]),
                   y.reshape((B,) + tb["out3"]), tb["geo"], tb["wtab"], cd, ch, cw,
                   acc.type(override), proto, is_int)
     elif _k2_fast(g) == 1 and not is_int:
-        _pool.run(_k2_cl, B * OH, work, xw.reshape((B,) + tb["in3"] + (T,)),
+        _pool.run(_k2_cl, B * OD * OH, work, xw.reshape((B,) + tb["in3"] + (T,)),
                   y.reshape((B,) + tb["out3"] + (T,)), SUM,
                   np.array([override or g.taps], dtype=acc))
     else:
