@@ -20,8 +20,9 @@ padding : int, tuple of ints, tuple of {k} ``(before, after)`` pairs, "valid", "
 {extra}layout : str, optional
     Axis letters of input and output, e.g. ``"{nc}"`` (default), ``"{cl}"`` (channels last) or
     ``"{ch}"`` (the pooling chapter's layout). Drop ``N`` for unbatched input.
-engine : {{"reference", "numpy"}}, optional
-    Default: the fastest available. All engines give the same results."""
+engine : {{"numba", "numpy", "reference"}}, optional
+    Default: the fastest available ("numba" when Numba is installed). All engines give the same
+    results (max results bit for bit)."""
 
 _SHAPE_NOTE = """\
 Shape: ``L_out = floor((L_in + pad_before + pad_after - dilation * (kernel_size - 1) - 1)

@@ -111,8 +111,8 @@ def pool(input, mode, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
         max/min only: also return PyTorch's int64 indices (flat offset inside the input plane).
     count_include_pad, divisor_override
         avg only, as in :func:`poolnd.avg_pool2d`.
-    engine : {"reference", "numpy"}, optional
-        Default: the fastest available.
+    engine : {"numba", "numpy", "reference"}, optional
+        Default: the fastest available ("numba" when Numba is installed).
 
     Returns
     -------
