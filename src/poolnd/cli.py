@@ -1,0 +1,139 @@
+"""The ``poolnd`` command: ``info`` (versions, engines, threads) and ``bench`` (every engine, and
+PyTorch when installed, timed interleaved on a few standard shapes). ``main(argv) -> int``; bad
+arguments exit with argparse's usage error, code 2. Uses only the public API and the timing
+helpers."""
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import importlib.util
+import platform
+import statistics
+import sys
+
+import numpy as np
+
+import poolnd
+
+from . import engines
+from ._timing import interleaved, load_average, p25
+
+BENCH_SHAPES = {   # name: (op, shape NCHW, kwargs)
+    "max k2 s2, 16x32x112x112": ("max", (16, 32, 112, 112), dict(kernel_size=2, stride=2)),
+    "max k3 s2 p1, 16x32x112x112": ("max", (16, 32, 112, 112),
+                                    dict(kernel_size=3, stride=2, padding=1)),
+    "avg k2 s2, 16x32x112x112": ("avg", (16, 32, 112, 112), dict(kernel_size=2, stride=2)),
+}
+QUICK_SHAPES = {
+    "max k2 s2, 4x8x32x32": ("max", (4, 8, 32, 32), dict(kernel_size=2, stride=2)),
+    "avg k3 s2 p1, 4x8x32x32": ("avg", (4, 8, 32, 32), dict(kernel_size=3, stride=2, padding=1)),
+}
+
+
+def _version(name: str) -> str:
+    """A distribution's version without importing it (torch, jax take seconds to import)."""
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def cmd_info(args) -> int:
+    print(f"poolnd {poolnd.__version__}")
+    print(f"python {platform.python_version()} on {platform.machine()}")
+    for dep in ("numpy", "numba", "torch", "jax"):
+        print(f"{dep:6s} {_version(dep)}")
+    print(f"engines available: {', '.join(engines.available())}; default: {engines.default()}")
+    if "numba" in engines.available():
+        import numba
+        print(f"numba threads: {numba.get_num_threads()} (numba.set_num_threads / "
+              f"NUMBA_NUM_THREADS)")
+    return 0
+
+
+def _contenders(op, shape, kw, names, torch):
+    x = np.random.default_rng(0).standard_normal(shape, dtype=np.float32)
+    cls = poolnd.MaxPool2d if op == "max" else poolnd.AvgPool2d
+    fwd, bwd = {}, {}
+    dy = None
+    for e in names:
+        layer = cls(engine=e, **kw)
+        y = layer.forward(x)
+        dy = np.ones_like(y)
+        fwd[e] = lambda layer=layer: layer.forward(x)
+        bwd[e] = lambda layer=layer: layer.backward(dy)
+    if torch is not None:
+        F = torch.nn.functional
+        xt, dyt = torch.from_numpy(x), torch.from_numpy(dy)
+        ks, st, pd = kw["kernel_size"], kw["stride"], kw.get("padding", 0)
+        if op == "max":
+            _, idx = F.max_pool2d(xt, ks, st, pd, return_indices=True)
+            fwd["torch"] = lambda: F.max_pool2d(xt, ks, st, pd, return_indices=True)
+            bwd["torch"] = lambda: torch.ops.aten.max_pool2d_with_indices_backward(
+                dyt, xt, [ks] * 2, [st] * 2, [pd] * 2, [1, 1], False, idx)
+        else:
+            fwd["torch"] = lambda: F.avg_pool2d(xt, ks, st, pd)
+            bwd["torch"] = lambda: torch.ops.aten.avg_pool2d_backward(
+                dyt, xt, [ks] * 2, [st] * 2, [pd] * 2, False, True, None)
+    return fwd, bwd
+
+
+def cmd_bench(args) -> int:
+    names = args.engines.split(",") if args.engines else list(engines.available())
+    unknown = [n for n in names if n not in engines.available()]
+    if unknown:
+        print(f"poolnd bench: unknown engine(s) {unknown}; available: {engines.available()}",
+              file=sys.stderr)
+        return 2
+    if not args.quick and "reference" in names and not args.engines:
+        names.remove("reference")           # minutes per call on these shapes
+    torch = None
+    if importlib.util.find_spec("torch") is not None and not args.no_torch:
+        import torch
+        torch.set_num_threads(2)
+    shapes = QUICK_SHAPES if args.quick else BENCH_SHAPES
+    repeats = args.repeats or (3 if args.quick else 9)
+    print(f"# layer forward (keeps what backward needs) and backward, float32 NCHW; "
+          f"{repeats} interleaved rounds; {load_average()}")
+    for name, (op, shape, kw) in shapes.items():
+        fwd, bwd = _contenders(op, shape, kw, names, torch)
+        for pass_name, group in (("forward", fwd), ("backward", bwd)):
+            times = interleaved(group, repeats=repeats, gap=0.01 if args.quick else 0.05)
+            for n, t in times.items():
+                line = (f"{name:30s} {pass_name:8s} {n:10s} median {statistics.median(t) * 1e3:9.3f}"
+                        f" ms  p25 {p25(t) * 1e3:9.3f} ms")
+                if "torch" in times and n != "torch":
+                    line += (f"  x{statistics.median(t) / statistics.median(times['torch']):.2f}"
+                             f" torch's median")
+                print(line)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="poolnd", description="Pooling layers for NumPy: info and benchmarks.",
+        epilog="Examples: 'poolnd info', 'poolnd bench --quick'.")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND")
+    p_info = sub.add_parser("info", help="versions, engines available and chosen, threads")
+    p_info.set_defaults(func=cmd_info)
+    p_bench = sub.add_parser("bench", help="time every engine (and PyTorch when installed)")
+    p_bench.add_argument("--quick", action="store_true", help="small shapes, a few seconds")
+    p_bench.add_argument("--engines", help="comma-separated engines (default: all but the "
+                                           "reference engine on full shapes)")
+    p_bench.add_argument("--repeats", type=int, help="interleaved rounds")
+    p_bench.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
+    p_bench.set_defaults(func=cmd_bench)
+    return ap
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
