@@ -1,2 +1,4 @@
 """The benchmark scripts' timing helpers: the same code as ``poolnd bench`` (``poolnd._timing``)."""
-from poolnd._timing import interleaved, load_average, p25, summarize  # noqa: F401
+from poolnd._timing import interleaved, layer_contenders, load_average, p25, summarize
+
+__all__ = ["interleaved", "layer_contenders", "load_average", "p25", "summarize"]

@@ -143,10 +143,9 @@ def report(name, results, in_bytes, out_bytes, engines):
     op, k, shape, kw, layout = WORKLOADS[name]
     desc = f"{name} {op}_pool{k}d {kw} {layout} {'x'.join(map(str, shape))}"
     print(f"\n{desc}")
-    copy_med = copy_q = None
+    copy_q = None
     for pass_name, times in results:
         if "copy" in times:
-            copy_med = statistics.median(times["copy"])
             copy_q = p25(times["copy"])
         peers = {n: t for n, t in times.items() if not n.startswith("poolnd") and n != "copy"}
         if pass_name == "backward":

@@ -13,8 +13,7 @@ import platform
 
 import numpy as np
 
-import poolnd
-from _timing import interleaved, load_average, summarize
+from _timing import interleaved, layer_contenders, load_average, summarize
 
 WORKLOADS = {
     # name: (op, shape NCHW, kwargs)
@@ -34,35 +33,6 @@ QUICK = {
 }
 
 
-def contenders(op, shape, kw, engines, torch):
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal(shape, dtype=np.float32)
-    layer_cls = poolnd.MaxPool2d if op == "max" else poolnd.AvgPool2d
-    fwd, bwd = {}, {}
-    dy = None
-    for e in engines:
-        layer = layer_cls(engine=e, **kw)
-        y = layer.forward(x)
-        dy = np.ones_like(y)
-        fwd[f"poolnd[{e}]"] = (lambda layer=layer: layer.forward(x))
-        bwd[f"poolnd[{e}]"] = (lambda layer=layer: layer.backward(dy))
-    if torch is not None:
-        F = torch.nn.functional
-        xt = torch.from_numpy(x)
-        dyt = torch.from_numpy(dy)
-        if op == "max":
-            fwd["torch"] = lambda: F.max_pool2d(xt, **kw)
-            _, idx = F.max_pool2d(xt, return_indices=True, **kw)
-            args = (kw["kernel_size"], kw["stride"], kw.get("padding", 0), 1, False)
-            bwd["torch"] = lambda: torch.ops.aten.max_pool2d_with_indices_backward(
-                dyt, xt, *args, idx)
-        else:
-            fwd["torch"] = lambda: F.avg_pool2d(xt, **kw)
-            args = (kw["kernel_size"], kw["stride"], kw.get("padding", 0), False, True, None)
-            bwd["torch"] = lambda: torch.ops.aten.avg_pool2d_backward(dyt, xt, *args)
-    return fwd, bwd
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small shapes")
@@ -80,7 +50,8 @@ def main(argv=None):
           f"torch {torch.__version__ if torch else 'absent'} (2 threads); {load_average()}")
     table = []
     for name, (op, shape, kw) in (QUICK if args.quick else WORKLOADS).items():
-        fwd, bwd = contenders(op, shape, kw, engines, torch)
+        fwd, bwd = layer_contenders(op, shape, kw, engines, torch,
+                                    label=lambda e: f"poolnd[{e}]")
         for pass_name, group in (("forward", fwd), ("backward", bwd)):
             times = interleaved(group, repeats=args.repeats)
             peer = "torch" if torch is not None else next(iter(group))

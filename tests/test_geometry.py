@@ -1,8 +1,6 @@
 """The geometry module against brute force: output sizes, "same" pads, which taps land inside."""
 import itertools
 
-import numpy as np
-
 import naive
 from poolnd import _geometry
 

@@ -11,12 +11,10 @@ import platform
 import statistics
 import sys
 
-import numpy as np
-
 import poolnd
 
 from . import engines
-from ._timing import interleaved, load_average, p25
+from ._timing import interleaved, layer_contenders, load_average, p25
 
 BENCH_SHAPES = {   # name: (op, shape NCHW, kwargs)
     "max k2 s2, 16x32x112x112": ("max", (16, 32, 112, 112), dict(kernel_size=2, stride=2)),
@@ -51,33 +49,6 @@ def cmd_info(args) -> int:
     return 0
 
 
-def _contenders(op, shape, kw, names, torch):
-    x = np.random.default_rng(0).standard_normal(shape, dtype=np.float32)
-    cls = poolnd.MaxPool2d if op == "max" else poolnd.AvgPool2d
-    fwd, bwd = {}, {}
-    dy = None
-    for e in names:
-        layer = cls(engine=e, **kw)
-        y = layer.forward(x)
-        dy = np.ones_like(y)
-        fwd[e] = lambda layer=layer: layer.forward(x)
-        bwd[e] = lambda layer=layer: layer.backward(dy)
-    if torch is not None:
-        F = torch.nn.functional
-        xt, dyt = torch.from_numpy(x), torch.from_numpy(dy)
-        ks, st, pd = kw["kernel_size"], kw["stride"], kw.get("padding", 0)
-        if op == "max":
-            _, idx = F.max_pool2d(xt, ks, st, pd, return_indices=True)
-            fwd["torch"] = lambda: F.max_pool2d(xt, ks, st, pd, return_indices=True)
-            bwd["torch"] = lambda: torch.ops.aten.max_pool2d_with_indices_backward(
-                dyt, xt, [ks] * 2, [st] * 2, [pd] * 2, [1, 1], False, idx)
-        else:
-            fwd["torch"] = lambda: F.avg_pool2d(xt, ks, st, pd)
-            bwd["torch"] = lambda: torch.ops.aten.avg_pool2d_backward(
-                dyt, xt, [ks] * 2, [st] * 2, [pd] * 2, False, True, None)
-    return fwd, bwd
-
-
 def cmd_bench(args) -> int:
     names = args.engines.split(",") if args.engines else list(engines.available())
     unknown = [n for n in names if n not in engines.available()]
@@ -96,7 +67,7 @@ def cmd_bench(args) -> int:
     print(f"# layer forward (keeps what backward needs) and backward, float32 NCHW; "
           f"{repeats} interleaved rounds; {load_average()}")
     for name, (op, shape, kw) in shapes.items():
-        fwd, bwd = _contenders(op, shape, kw, names, torch)
+        fwd, bwd = layer_contenders(op, shape, kw, names, torch)
         for pass_name, group in (("forward", fwd), ("backward", bwd)):
             times = interleaved(group, repeats=repeats, gap=0.01 if args.quick else 0.05)
             for n, t in times.items():

@@ -311,7 +311,7 @@ def _row_sum_apply(acc, xrow, wtab, kw, sw, dw):
 def _best_cf(x, y, geo, wtab, op, ident, r0, r1):
     """Max or min of every window, for output rows r0 .. r1-1."""
     B, D, H, W = x.shape
-    OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
+    OD, OH = y.shape[1], y.shape[2]
     kd, kh, kw, sd, sh, sw = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5]
     dd, dh, dw, pd, ph = geo[6], geo[7], geo[8], geo[9], geo[10]
     for r in range(r0, r1):
@@ -433,7 +433,7 @@ def _back_cf(dy, dx, geo, wtab, cd, ch, cw, override, r0, r1):
     B, D, H, W = dx.shape
     OD, OH, OW = dy.shape[1], dy.shape[2], dy.shape[3]
     kd, kh, kw, sd, sh, sw = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5]
-    dd, dh, dw, pd, ph = geo[6], geo[7], geo[8], geo[9], geo[10]
+    dd, dh, pd, ph = geo[6], geo[7], geo[9], geo[10]
     share = np.empty(OW, dtype=dy.dtype)
     for r in range(r0, r1):
         b = r // (D * H)
@@ -462,7 +462,6 @@ def _route_cf(dy, arg, dx, dbase, hbase, wbase, toff, r0, r1):
     """Max/min gradient: each output's dy goes to the input its window chose, at in-plane offset
     dbase[od] + hbase[oh] + wbase[ow] + toff[tap]. One thread owns whole planes and scans their
     outputs in order, so overlapping windows sum in a fixed order (deterministic)."""
-    B = dy.shape[0]
     OD, OH, OW = dy.shape[1], dy.shape[2], dy.shape[3]
     for b in range(r0, r1):
         plane = dx[b]
@@ -481,7 +480,7 @@ def _route_cf(dy, arg, dx, dbase, hbase, wbase, toff, r0, r1):
 def _route_cl(dy, arg, dx, dbase, hbase, wbase, toff, cs, r0, r1):
     """As _route_cf for channels-last (N, OD, OH, OW, C) into dx (N, D*H*W, C); threads own
     blocks of ``cs`` channels of one image."""
-    N, C = dy.shape[0], dy.shape[4]
+    C = dy.shape[4]
     OD, OH, OW = dy.shape[1], dy.shape[2], dy.shape[3]
     nb = (C + cs - 1) // cs
     for p in range(r0, r1):
@@ -1004,7 +1003,6 @@ def _avg_nd(x, y, pos, kern, outsh, instr, div, acc_proto, is_int, r0, r1):
     taps = 1
     for d in range(kern.shape[0]):
         taps *= kern[d]
-    n = B * Q
     acc = np.empty(T, dtype=acc_proto.dtype)
     for r in range(r0, r1):
         b = r // Q
