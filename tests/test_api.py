@@ -60,7 +60,7 @@ def test_layer_signature_extends_torch(name):
 
 def _public_modules():
     return ["poolnd", "poolnd.functional", "poolnd.layers", "poolnd._pool", "poolnd._indices",
-            "poolnd._geometry"]
+            "poolnd._geometry", "poolnd._family"]
 
 
 @pytest.mark.parametrize("modname", _public_modules())

@@ -11,9 +11,16 @@ array([[[[ 5.,  7.],
 """
 from ._indices import indices_from_flat, indices_to_flat
 from ._pool import pool
-from .functional import (avg_pool1d, avg_pool2d, avg_pool3d, global_avg_pool, global_max_pool,
-                         max_pool1d, max_pool2d, max_pool3d)
-from .layers import AvgPool1d, AvgPool2d, AvgPool3d, MaxPool1d, MaxPool2d, MaxPool3d, Pool
+from .functional import (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_avg_pool3d,
+                         adaptive_max_pool1d, adaptive_max_pool2d, adaptive_max_pool3d,
+                         adaptive_pool, avg_pool1d, avg_pool2d, avg_pool3d,
+                         fractional_max_pool2d, fractional_max_pool3d, global_avg_pool,
+                         global_max_pool, lp_pool1d, lp_pool2d, lp_pool3d, max_pool1d,
+                         max_pool2d, max_pool3d, max_unpool1d, max_unpool2d, max_unpool3d)
+from .layers import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d, AdaptiveMaxPool1d,
+                     AdaptiveMaxPool2d, AdaptiveMaxPool3d, AvgPool1d, AvgPool2d, AvgPool3d,
+                     FractionalMaxPool2d, FractionalMaxPool3d, LPPool1d, LPPool2d, LPPool3d,
+                     MaxPool1d, MaxPool2d, MaxPool3d, MaxUnpool1d, MaxUnpool2d, MaxUnpool3d, Pool)
 
 __version__ = "0.1.0"
 
@@ -21,7 +28,17 @@ __all__ = [
     "pool", "Pool",
     "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
     "global_max_pool", "global_avg_pool",
+    "lp_pool1d", "lp_pool2d", "lp_pool3d",
+    "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d",
+    "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d", "adaptive_pool",
+    "max_unpool1d", "max_unpool2d", "max_unpool3d",
+    "fractional_max_pool2d", "fractional_max_pool3d",
     "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
+    "LPPool1d", "LPPool2d", "LPPool3d",
+    "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d",
+    "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d",
+    "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d",
+    "FractionalMaxPool2d", "FractionalMaxPool3d",
     "indices_to_flat", "indices_from_flat",
     "__version__",
 ]

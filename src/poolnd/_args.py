@@ -17,7 +17,7 @@ from ._layout import SPATIAL_LETTERS, Layout
 
 __all__ = ["Params", "normalize", "bind", "fail", "check_array", "check_bool", "check_engine"]
 
-MODES = ("max", "min", "avg", "sum")
+MODES = ("max", "min", "avg", "sum", "lp")
 PAD_STRINGS = ("valid", "same", "same_lower")
 _EXTRA_LETTERS = "ABEFGIJKLMOPQRSTUVXYZ"   # default names of spatial dims beyond D, H, W
 
@@ -160,12 +160,13 @@ class Params:
     engine: str | None = None
     torch_empty_rule: str = "batch"     # zero-size axes allowed: "batch" (PyTorch's rule) or "any"
     input_at_least_kernel: bool = False  # PyTorch's avg_pool3d also demands input >= kernel
+    norm_type: float | None = None       # mode "lp" only
 
 
 def normalize(op: str, mode: str, k: int, kernel_size, stride=None, padding=0, dilation=1,
               ceil_mode=False, *, layout=None, return_indices=False, count_include_pad=True,
               divisor_override=None, engine=None, torch_empty_rule="batch",
-              input_at_least_kernel=False) -> Params:
+              input_at_least_kernel=False, norm_type=None) -> Params:
     """Check and normalize everything but the input array."""
     if mode not in MODES:
         fail(op, f"mode={mode!r} must be one of {MODES}")
@@ -193,9 +194,31 @@ def normalize(op: str, mode: str, k: int, kernel_size, stride=None, padding=0, d
         if divisor_override == 0:
             fail(op, "divisor_override=0 must not be zero")
         divisor_override = int(divisor_override)
+    if mode == "lp":
+        norm_type = check_norm_type(op, norm_type)
+        if not count_include_pad:
+            fail(op, "count_include_pad=False does not apply to mode 'lp' (padding adds zeros "
+                     "to the p-norm; partial ceil-mode windows are rescaled as in PyTorch)")
+    elif norm_type is not None:
+        fail(op, f"norm_type={norm_type!r} applies to mode 'lp' only, got mode={mode!r}")
     return Params(op, mode, k, kernel, strides, dil, pads, ceil_mode, parse_layout(op, layout, k),
                   return_indices, count_include_pad, divisor_override, check_engine(op, engine),
-                  torch_empty_rule, input_at_least_kernel)
+                  torch_empty_rule, input_at_least_kernel, norm_type)
+
+
+def check_norm_type(op: str, norm_type) -> float:
+    """The p of an LP pool: a real number > 0, or ``inf`` (the max of ``|x|``)."""
+    if norm_type is None:
+        fail(op, "mode 'lp' needs norm_type= (the p of the p-norm, > 0 or inf)")
+    if isinstance(norm_type, (bool, np.bool_)) or not isinstance(
+            norm_type, (int, float, np.integer, np.floating)):
+        fail(op, f"norm_type must be a real number > 0 or inf, got {norm_type!r} "
+                 f"({type(norm_type).__name__})", TypeError)
+    p = float(norm_type)
+    if not p > 0:          # also NaN
+        fail(op, f"norm_type={norm_type!r} must be > 0 (or inf): the p-norm with p "
+                 f"{'= 0' if p == 0 else '<= 0'} is not a norm")
+    return p
 
 
 def resolve_layout(op: str, layout: Layout | None, k: int, shape: tuple[int, ...]) -> Layout:
@@ -218,7 +241,7 @@ def resolve_layout(op: str, layout: Layout | None, k: int, shape: tuple[int, ...
 
 def bind(p: Params, input) -> tuple[np.ndarray, Layout, _geometry.Geometry]:
     """Check ``input`` against ``p``: -> (array, layout, geometry). Raises for every bad input."""
-    x = check_array(p.op, input)
+    x = check_array(p.op, input, integer_ok=p.mode != "lp")
     lay = resolve_layout(p.op, p.layout, p.k, x.shape)
     spatial = lay.spatial_shape(x.shape)
     n, c = lay.batch_channels(x.shape)
@@ -274,3 +297,160 @@ def check_grad(op: str, dy, output_shape: tuple[int, ...]) -> np.ndarray:
         fail(op + " backward", f"dy of shape {dy.shape} must have the shape of the last "
                                f"forward's output, {output_shape}")
     return dy
+
+
+# ----------------------------------------------------------------------------------------------
+# the adaptive, unpool and fractional ops
+# ----------------------------------------------------------------------------------------------
+
+def bind_plain(op: str, k: int, layout, input, *, empty: str = "N", integer_ok: bool = True):
+    """Checks shared by the ops without a fixed window: -> (array, layout). ``empty`` names the
+    axes that may have size 0 (PyTorch: the batch; adaptive averages also the channels)."""
+    lay_parsed = parse_layout(op, layout, k)
+    x = check_array(op, input, integer_ok=integer_ok)
+    lay = resolve_layout(op, lay_parsed, k, x.shape)
+    for letter, size in zip(lay.letters, x.shape):
+        if size == 0 and letter not in empty:
+            what = {"N": "batch", "C": "channel"}.get(letter, "spatial")
+            fail(op, f"input of shape {x.shape} (layout {lay.letters!r}) has an empty {what} "
+                     f"axis {letter!r}; only the {' and '.join(empty)} axes may be empty")
+    return x, lay
+
+
+def adaptive_output_size(op: str, output_size, k: int) -> tuple[int | None, ...]:
+    """An int, or ``k`` entries each an int >= 0 or None (keep that dim's input size)."""
+    if _is_int(output_size):
+        vals = (int(output_size),) * k
+    elif isinstance(output_size, (tuple, list)):
+        if len(output_size) != k:
+            fail(op, f"output_size={output_size!r} must be an int or have {k} entries (one per "
+                     f"spatial dim), got {len(output_size)}")
+        if not all(v is None or _is_int(v) for v in output_size):
+            fail(op, f"output_size={output_size!r}: every entry must be an int or None",
+                 TypeError)
+        vals = tuple(None if v is None else int(v) for v in output_size)
+    else:
+        fail(op, f"output_size must be an int or a tuple of {k} ints/None, got "
+                 f"{output_size!r} ({type(output_size).__name__})", TypeError)
+    for d, v in enumerate(vals):
+        if v is not None and v < 0:
+            fail(op, f"output_size={output_size!r} must be >= 0 in every dim, got {v} in dim {d}")
+    return vals
+
+
+def check_indices(op: str, indices, shape: tuple[int, ...]) -> np.ndarray:
+    """The unpool's indices: an int64 array of the input's shape."""
+    try:
+        idx = np.asarray(indices)
+    except Exception as e:  # noqa: BLE001
+        fail(op, f"indices must be a NumPy array of int64 ({e})", TypeError)
+    if idx.dtype != np.int64:
+        fail(op, f"indices must have dtype int64 (as return_indices gives them), got "
+                 f"{idx.dtype}; convert with indices.astype(np.int64)", TypeError)
+    if idx.shape != shape:
+        fail(op, f"indices of shape {idx.shape} must have the shape of input, {shape}")
+    return idx
+
+
+def unpool_output_size(op: str, lay: Layout, spatial, kernel, stride, pads, output_size, k):
+    """PyTorch's rule: default ``(L - 1) * stride + kernel - 2 * padding``; a given size (``k``
+    spatial entries, or ``k + 2`` naming a whole output shape) must lie strictly within one
+    stride of the default."""
+    default = tuple((L - 1) * s + kk - 2 * p for L, s, kk, p in zip(spatial, stride, kernel, pads))
+    if output_size is None:
+        out = default
+    else:
+        if not isinstance(output_size, (tuple, list)) or not all(_is_int(v) for v in output_size):
+            fail(op, f"output_size must be None or a tuple of ints, got {output_size!r}",
+                 TypeError)
+        sizes = tuple(int(v) for v in output_size)
+        if len(sizes) == k + 2:
+            sizes = lay.spatial_shape(sizes) if lay.batched else sizes[2:]
+        if len(sizes) != k:
+            fail(op, f"output_size={output_size!r} must have {k} (spatial) or {k + 2} (whole "
+                     f"shape) entries, got {len(output_size)}")
+        for d in range(k):
+            lo, hi = default[d] - stride[d], default[d] + stride[d]
+            if not lo < sizes[d] < hi:
+                fail(op, f"output_size={output_size!r}: spatial dim {d} must be strictly "
+                         f"between {lo} and {hi} (the default size {default[d]} plus or minus "
+                         f"stride {stride[d]}), got {sizes[d]}")
+        out = sizes
+    for d, v in enumerate(out):
+        if v < 0:
+            fail(op, f"output size {out} must be >= 0 in every spatial dim (kernel_size="
+                     f"{kernel}, stride={stride}, padding={pads})")
+    return out
+
+
+def check_unpool_indices(op: str, idx: np.ndarray, out_size) -> None:
+    plane = 1
+    for v in out_size:
+        plane *= v
+    if idx.size == 0:
+        return
+    bad = (idx < 0) | (idx >= plane)
+    if bad.any():
+        first = int(idx[bad].flat[0])
+        fail(op, f"indices must lie in [0, {plane}) (flat offsets into each output plane of "
+                 f"spatial size {tuple(out_size)}), got {first}")
+
+
+def fractional_output_size(op: str, k: int, spatial, kernel, output_size, output_ratio):
+    """Either ``output_size`` (wins when both are given, as in PyTorch's functional form) or
+    ``output_ratio`` in (0, 1): ``int(L * ratio)``; then ``out + kernel - 1 <= L`` (``< L`` in
+    3-d: PyTorch's kernels check exactly that)."""
+    if output_size is None and output_ratio is None:
+        fail(op, "needs output_size or output_ratio (neither was given)")
+    if output_size is not None:
+        out = int_tuple(op, "output_size", output_size, k, 0)
+    else:
+        ratios = output_ratio if isinstance(output_ratio, (tuple, list)) else (output_ratio,)
+        if len(ratios) not in (1, k) or not all(
+                isinstance(r, (int, float, np.integer, np.floating))
+                and not isinstance(r, (bool, np.bool_)) for r in ratios):
+            fail(op, f"output_ratio must be a float or a tuple of {k} floats, got "
+                     f"{output_ratio!r}", TypeError)
+        ratios = tuple(float(r) for r in ratios) * (k if len(ratios) == 1 else 1)
+        for r in ratios:
+            if not 0 < r < 1:
+                fail(op, f"output_ratio={output_ratio!r} must be between 0 and 1 (exclusive) "
+                         f"in every dim, got {r}")
+        out = tuple(int(L * r) for L, r in zip(spatial, ratios))
+    # PyTorch's rule: output + kernel - 1 <= input in 2-d, < input in 3-d
+    for d in range(k):
+        reach = out[d] + kernel[d] - 1
+        if reach > spatial[d] or (k == 3 and reach == spatial[d]):
+            rule = "<" if k == 3 else "<="
+            fail(op, f"output size {out} with kernel_size={kernel} does not fit input spatial "
+                     f"size {tuple(spatial)}: PyTorch's {k}-d rule needs output + kernel - 1 "
+                     f"{rule} input, but dim {d} has {out[d]} + {kernel[d]} - 1 = {reach} vs "
+                     f"{spatial[d]}")
+    return out
+
+
+def check_samples(op: str, samples, n: int, c: int, k: int, dtype: np.dtype) -> np.ndarray:
+    """``_random_samples``: shape ``(N' >= N, C, k)``, the interval dtype, values in [0, 1)."""
+    try:
+        s = np.asarray(samples)
+    except Exception as e:  # noqa: BLE001
+        fail(op, f"_random_samples must be a NumPy array ({e})", TypeError)
+    if s.dtype != dtype:
+        fail(op, f"_random_samples must have dtype {dtype} (the input's dtype; float64 for "
+                 f"integer input), got {s.dtype}", TypeError)
+    if s.ndim != 3 or s.shape[0] < n or s.shape[1] != c or s.shape[2] != k:
+        fail(op, f"_random_samples of shape {s.shape} must have shape (N, C, {k}) with at least "
+                 f"N = {n} rows, C = {c} channels and {k} samples per plane")
+    s = s[:n]
+    if s.size and not ((s >= 0) & (s < 1)).all():
+        fail(op, "_random_samples must lie in [0, 1)")
+    return s
+
+
+def check_rng(op: str, rng):
+    if rng is None:
+        return np.random.default_rng()
+    if not isinstance(rng, np.random.Generator):
+        fail(op, f"rng must be a numpy.random.Generator or None, got {type(rng).__name__}",
+             TypeError)
+    return rng

@@ -147,3 +147,209 @@ def max_doc(k: int, example: str) -> str:
 def avg_doc(k: int, example: str) -> str:
     return fill(AVG, f"avg_pool{k}d", k, f"{k}-d average pooling of (N, C, {_LETTERS[k]}) arrays.",
                 _AVG_EXTRA, example, ", and float16 in 3-d" if k == 3 else "")
+
+
+# ----------------------------------------------------------------------------------------------
+# the rest of the family: LP, adaptive, unpool, fractional
+# ----------------------------------------------------------------------------------------------
+
+_LAYOUT_PARAMS = """\
+layout : str, optional
+    Axis letters of input and output, e.g. ``"{nc}"`` (default), ``"{cl}"`` (channels last) or
+    ``"{ch}"`` (the pooling chapter's layout). Drop ``N`` for unbatched input.
+engine : {{"numba", "numpy", "reference"}}, optional
+    Default: the fastest available. All engines give the same results."""
+
+LP = """{k}-d power-average (LP) pooling of (N, C, {sp}) arrays: the p-norm of every window.
+
+``y = (sum over the window of |x|**p) ** (1/p)``; ``norm_type=inf`` gives ``max |x|``. For
+inputs >= 0 this equals PyTorch's ``lp_pool{k}d``, which computes it as
+``(avg_pool(x**p) * K) ** (1/p)`` (``K`` taps per window): a ceil-mode window cut short by the
+end of the input is therefore scaled by ``K / (taps inside)``, and so it is here. For negative
+inputs poolnd uses ``|x|`` (ONNX LpPool's definition) where PyTorch's ``x**p`` gives NaN or a
+signed sum.
+
+Parameters
+----------
+input : array_like, shape ``(N, C, {sp})`` or ``(C, {sp})``
+    Or any axis order named by ``layout``. float16/32/64 (integers are rejected: the norm is
+    not an integer).
+norm_type : float
+    ``p > 0``, or ``inf``. ``p = 0`` is rejected with ValueError.
+kernel_size : int or tuple of {k} ints
+stride : int or tuple of {k} ints, optional
+    Default ``kernel_size``.
+ceil_mode : bool
+    Round the output size up instead of down.
+dilation : int or tuple of {k} ints, keyword-only
+    Spacing between taps (ONNX LpPool's ``dilations``). Padding is in :func:`poolnd.pool`
+    (mode "lp").
+""" + _LAYOUT_PARAMS + """
+
+Returns
+-------
+y : ndarray, same dtype and layout as ``input`` (float16 computes in float32)
+
+Examples
+--------
+>>> import numpy as np, poolnd
+>>> x = np.arange({n}.0).reshape{shape}
+>>> poolnd.lp_pool{k}d(x, 1, 2)
+{example}
+"""
+
+ADAPTIVE = """{k}-d adaptive {what} pooling of (N, C, {sp}) arrays: the output has
+``output_size`` whatever the input size.
+
+Output position ``o`` of a dim with input length ``L`` and output length ``O`` pools the
+input interval ``[floor(o * L / O), ceil((o + 1) * L / O))``, PyTorch's rule; neighbouring
+windows may overlap. {rule}
+
+Parameters
+----------
+input : array_like, shape ``(N, C, {sp})`` or ``(C, {sp})``
+    Or any axis order named by ``layout``. float16/32/64 or an integer dtype{intnote}.
+output_size : int or tuple of {k} entries, each an int >= 0 or None
+    None keeps that dim's input size (also in 1-d, where PyTorch refuses None).
+{extra}""" + _LAYOUT_PARAMS + """
+
+Returns
+-------
+y : ndarray, same dtype and layout as ``input``
+{ret}
+Examples
+--------
+>>> import numpy as np, poolnd
+>>> x = np.arange({n}.0).reshape{shape}
+>>> poolnd.adaptive_{what}_pool{k}d(x, {osize})
+{example}
+"""
+
+UNPOOL = """{k}-d max unpooling: the partial inverse of ``max_pool{k}d``.
+
+Returns zeros of the output size with every element of ``input`` written at its index:
+``y[n, c].flat[indices[n, c, o]] = input[n, c, o]``. Where indices repeat, the last in row-major
+order wins, deterministically (PyTorch's CPU kernel writes repeats from several threads, so
+which one lands there is unspecified; indices from a max pool with stride >= kernel never
+repeat).
+
+Parameters
+----------
+input : array_like, shape ``(N, C, {sp})`` or ``(C, {sp})``
+    Or any axis order named by ``layout``. float16/32/64 or an integer dtype (PyTorch rejects
+    integers; poolnd accepts them).
+indices : ndarray of int64, the shape of ``input``
+    Flat offsets into each output plane, as ``max_pool{k}d(..., return_indices=True)`` returns
+    them; ONNX's whole-tensor indices convert with :func:`poolnd.indices_from_flat`. An index
+    outside the plane is a ValueError.
+kernel_size, stride, padding : int or tuple of {k} ints
+    Those of the max pool being inverted; ``stride`` defaults to ``kernel_size``.
+output_size : tuple of ints, optional
+    The spatial size ({k} ints) or the whole output shape ({k2} ints). Default
+    ``(L - 1) * stride + kernel_size - 2 * padding``; a given size must lie strictly within one
+    stride of that (PyTorch's rule), which resolves the ambiguity of ``max_pool``'s floor.
+""" + _LAYOUT_PARAMS + """
+
+Returns
+-------
+y : ndarray, same dtype and layout as ``input``
+
+Examples
+--------
+>>> import numpy as np, poolnd
+>>> x = np.arange({n}.0).reshape{shape}
+>>> y, i = poolnd.max_pool{k}d(x, 2, return_indices=True)
+>>> poolnd.max_unpool{k}d(y, i, 2)
+{example}
+"""
+
+FRACTIONAL = """{k}-d fractional max pooling (Graham, 2014) of (N, C, {sp}) arrays.
+
+Windows of ``kernel_size`` start at pseudo-random positions so that the output has
+``output_size`` (or ``int(L * output_ratio)``) for any ratio between 1/2 and 1. The starts come
+from one sample ``u`` in [0, 1) per plane and dim, exactly as PyTorch computes them:
+``alpha = (L - k) / (O - 1)``, ``start[i] = int((i + u) * alpha) - int(u * alpha)`` and
+``start[O - 1] = L - k``, every operation in the input's dtype (float64 for integer input).
+``_random_samples[..., j]`` drives {mapping}, as in PyTorch.
+
+Parameters
+----------
+input : array_like, shape ``(N, C, {sp})`` or ``(C, {sp})``
+    Or any axis order named by ``layout``. float16/32/64 or an integer dtype.
+kernel_size : int or tuple of {k} ints
+output_size : int or tuple of {k} ints, optional
+    Needs ``output + kernel_size - 1 {rule} input`` per dim (PyTorch's {k}-d rule). Wins over
+    ``output_ratio``.
+output_ratio : float or tuple of {k} floats, optional
+    In (0, 1): ``output = int(input * ratio)``.
+return_indices : bool
+    Also return int64 indices (flat offset of the chosen element in its input plane).
+_random_samples : ndarray, shape ``(N, C, {k})``, optional
+    The samples, in the input's dtype (float64 for integer input), each in [0, 1); unbatched
+    input takes ``(1, C, {k})``.
+""" + _LAYOUT_PARAMS + """
+rng : numpy.random.Generator, optional, keyword-only
+    Draws the samples when ``_random_samples`` is None (default: a fresh
+    ``numpy.random.default_rng()``).
+
+Returns
+-------
+y : ndarray, or ``(y, indices)`` with ``return_indices=True``
+
+Examples
+--------
+>>> import numpy as np, poolnd
+>>> x = np.arange({n}.0).reshape{shape}
+>>> u = np.full((1, 1, {k}), 0.5)
+>>> poolnd.fractional_max_pool{k}d(x, 2, output_size={osize}, _random_samples=u)
+{example}
+"""
+
+_FR_SHAPES = {2: "(1, 1, 5, 5)", 3: "(1, 1, 3, 3, 3)"}
+_FR_SIZES = {2: 25, 3: 27}
+
+
+def _blank(example: str) -> str:
+    return example.replace("\n\n", "\n<BLANKLINE>\n")
+
+
+def _layout_fill(k: int) -> dict:
+    letters = _LETTERS[k].replace(", ", "")
+    return dict(nc="NC" + letters, cl="N" + letters + "C", ch=letters + "CN")
+
+
+def lp_doc(k: int, example: str) -> str:
+    return LP.format(k=k, sp=_LETTERS[k], n=_SIZES[k], shape=_SHAPES[k], example=_blank(example),
+                     **_layout_fill(k))
+
+
+def adaptive_doc(k: int, what: str, example: str) -> str:
+    if what == "max":
+        rule = ("Ties and NaN as in :func:`poolnd.max_pool{k}d`: the first maximum in row-major "
+                "window order wins, and a window holding NaN gives its last NaN.").format(k=k)
+        extra = ("return_indices : bool\n    Also return int64 indices (flat offset of the "
+                 "chosen element in its input plane).\n")
+        ret = ("indices : ndarray of int64, only with ``return_indices=True``\n")
+        intnote = ""
+    else:
+        rule = ("float16 accumulates in float32; integers sum in int64 and divide truncating "
+                "toward zero.")
+        extra, ret = "", ""
+        intnote = " (PyTorch rejects integers; poolnd accepts them)"
+    osize = "2" if k != 3 else "(1, 1, 1)"
+    return ADAPTIVE.format(k=k, what=what, sp=_LETTERS[k], n=_SIZES[k], shape=_SHAPES[k],
+                           example=_blank(example), rule=rule, extra=extra, ret=ret, intnote=intnote,
+                           osize=osize, **_layout_fill(k))
+
+
+def unpool_doc(k: int, example: str) -> str:
+    return UNPOOL.format(k=k, k2=k + 2, sp=_LETTERS[k], n=_SIZES[k], shape=_SHAPES[k],
+                         example=_blank(example), **_layout_fill(k))
+
+
+def fractional_doc(k: int, example: str) -> str:
+    mapping = "W for j = 0 and H for j = 1" if k == 2 else "D, H, W for j = 0, 1, 2"
+    osize = "3" if k == 2 else "2"
+    return FRACTIONAL.format(k=k, sp=_LETTERS[k], n=_FR_SIZES[k], shape=_FR_SHAPES[k],
+                             example=_blank(example), mapping=mapping,
+                             rule="<=" if k == 2 else "<", osize=osize, **_layout_fill(k))

@@ -5,11 +5,13 @@ composes; the window math lives in ``_geometry``, the checks in ``_args``, the l
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import _args, engines
+from .engines._common import acc_dtype
 from ._geometry import Geometry
 from ._layout import Layout
 
@@ -30,6 +32,7 @@ class Saved:
     engine: str
     arg: np.ndarray | None
     channels_last: bool = False       # the canonical form the engine saw
+    aux: tuple = ()                   # mode "lp": the canonical input and output it needs
 
 
 def forward(p: _args.Params, input, *, keep: bool = False):
@@ -42,9 +45,11 @@ def forward(p: _args.Params, input, *, keep: bool = False):
     eng_name = p.engine or engines.default()
     eng = engines.get(eng_name)
     xc, cl = lay.to_canonical(x, channels_last_ok=getattr(eng, "channels_last", False))
-    arg = None
+    arg, aux = None, ()
     with np.errstate(all="ignore"):        # inf - inf, integer wrap: results as documented
-        if p.mode in ("max", "min"):
+        if p.mode == "lp":
+            yc, arg, aux = _lp_forward(eng, xc, g, p.norm_type, keep)
+        elif p.mode in ("max", "min"):
             yc, arg = eng.max_forward(xc, g, minimum=p.mode == "min",
                                       with_arg=p.return_indices or keep)
         else:
@@ -56,7 +61,7 @@ def forward(p: _args.Params, input, *, keep: bool = False):
         result = (y, lay.from_canonical(g.plane_indices(arg), x.shape, cl))
     if not keep:
         return result
-    return result, Saved(p, g, lay, x.shape, y.shape, x.dtype, eng_name, arg, cl)
+    return result, Saved(p, g, lay, x.shape, y.shape, x.dtype, eng_name, arg, cl, aux)
 
 
 def backward(saved: Saved, dy):
@@ -68,12 +73,52 @@ def backward(saved: Saved, dy):
                                        channels_last_ok=saved.channels_last)
     eng = engines.get(saved.engine)
     with np.errstate(all="ignore"):
-        if p.mode in ("max", "min"):
+        if p.mode == "lp":
+            dxc = _lp_backward(eng, dyc, saved, p.norm_type)
+        elif p.mode in ("max", "min"):
             dxc = eng.max_backward(dyc, saved.arg, saved.geometry)
         else:
             dxc = eng.avg_backward(dyc, saved.geometry, count_include_pad=p.count_include_pad,
                                    divisor_override=_divisor_override(p))
     return saved.layout.from_canonical(dxc, saved.input_shape, saved.channels_last)
+
+
+def _lp_forward(eng, xc, g: Geometry, norm_type: float, keep: bool):
+    """The window p-norm of ``|x|``, as PyTorch composes it: ``(avg_pool(|x|**p) * K)**(1/p)``
+    with the average's ``count_include_pad=True`` divisor, so a ceil-mode window cut short by
+    the input's end is scaled by ``K / count``; ``p = inf`` is the max of ``|x|``.
+    -> ``(y, arg, aux)``: the window-local argmax (``p = inf``) and what backward needs."""
+    acc = acc_dtype(xc.dtype)
+    a = np.abs(xc.astype(acc, copy=False))
+    if np.isinf(norm_type):
+        y, arg = eng.max_forward(a, g, minimum=False, with_arg=keep)
+        y = np.maximum(y, 0)              # a window wholly in padding: the norm of zeros
+        return y.astype(xc.dtype, copy=False), arg, ((xc,) if keep else ())
+    t = a * a if norm_type == 2 else np.power(a, acc.type(norm_type))
+    s = eng.avg_forward(t, g, count_include_pad=True, divisor_override=None)
+    y = np.power(s * acc.type(math.prod(g.kernel)), acc.type(1.0 / norm_type))
+    return y.astype(xc.dtype, copy=False), None, ((xc, y) if keep else ())
+
+
+def _lp_backward(eng, dyc, saved: Saved, norm_type: float):
+    """``dx = sign(x) |x|**(p-1) * spread(dy * K * y**(1-p)) / count``; zero where ``y == 0``
+    (PyTorch's relu in the composition passes no gradient there); ``sign(0) = +1``, so for
+    ``x >= 0`` this is PyTorch's ``p * x**(p-1)`` chain exactly."""
+    xc = saved.aux[0]
+    acc = acc_dtype(xc.dtype)
+    x = xc.astype(acc, copy=False)
+    sign = np.where(x < 0, acc.type(-1), acc.type(1))
+    dy = dyc.astype(acc, copy=False)
+    if np.isinf(norm_type):
+        return (eng.max_backward(dy, saved.arg, saved.geometry) * sign).astype(xc.dtype)
+    y = saved.aux[1]
+    p = acc.type(norm_type)
+    share = np.where(y > 0, dy * acc.type(math.prod(saved.geometry.kernel))
+                     * np.power(y, acc.type(1) - p), acc.type(0))
+    spread = eng.avg_backward(share, saved.geometry, count_include_pad=True,
+                              divisor_override=None)
+    grad_t = sign * (np.abs(x) if norm_type == 2 else np.power(np.abs(x), p - acc.type(1)))
+    return (spread * grad_t).astype(xc.dtype)
 
 
 def _divisor_override(p: _args.Params):
@@ -82,8 +127,8 @@ def _divisor_override(p: _args.Params):
 
 def pool(input, mode, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, *,
          spatial_dims, layout=None, return_indices=False, count_include_pad=True,
-         divisor_override=None, engine=None):
-    """Pool over any number of spatial dims with one of the modes max, avg, min, sum.
+         divisor_override=None, norm_type=None, engine=None):
+    """Pool over any number of spatial dims with one of the modes max, avg, min, sum, lp.
 
     ``y[b, o] = reduce over taps j of x[b, o * stride - pad_before + j * dilation]``, with padded
     positions holding the mode's identity (never selected by max/min; counted by avg only with
@@ -92,7 +137,7 @@ def pool(input, mode, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     Parameters
     ----------
     input : array_like, shape ``(N, C, *spatial)`` or ``(C, *spatial)``, or as ``layout`` says
-    mode : {"max", "avg", "min", "sum"}
+    mode : {"max", "avg", "min", "sum", "lp"}
     kernel_size, stride, dilation : int or tuple of ``spatial_dims`` ints
         ``stride`` defaults to ``kernel_size``.
     padding : int, tuple of ints, tuple of ``(before, after)`` pairs, "valid", "same" or "same_lower"
@@ -111,6 +156,10 @@ def pool(input, mode, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
         max/min only: also return PyTorch's int64 indices (flat offset inside the input plane).
     count_include_pad, divisor_override
         avg only, as in :func:`poolnd.avg_pool2d`.
+    norm_type : float, lp only
+        The p of the window p-norm ``(sum |x|**p)**(1/p)``, > 0 or ``inf`` (max of ``|x|``).
+        Padding adds zeros; a ceil-mode window cut short by the end of the padded input is scaled
+        by ``kernel taps / taps inside``, as PyTorch's ``lp_pool`` does.
     engine : {"numba", "numpy", "reference"}, optional
         Default: the fastest available ("numba" when Numba is installed).
 
@@ -137,11 +186,13 @@ def pool(input, mode, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     array([120.])
     >>> poolnd.pool(np.array([[4.0, 1.0, 3.0]]), "min", 2, stride=1, spatial_dims=1)
     array([[1., 1.]])
+    >>> poolnd.pool(np.array([[3.0, -4.0]]), "lp", 2, spatial_dims=1, norm_type=2)
+    array([[5.]])
     """
     p = _args.normalize("pool", mode, spatial_dims, kernel_size, stride, padding, dilation,
                         ceil_mode, layout=layout, return_indices=return_indices,
                         count_include_pad=count_include_pad, divisor_override=divisor_override,
-                        engine=engine, torch_empty_rule="any")
+                        norm_type=norm_type, engine=engine, torch_empty_rule="any")
     return forward(p, input)
 
 

@@ -5,10 +5,15 @@ template (``_docs``). Nothing here checks arguments or computes.
 """
 from __future__ import annotations
 
-from . import _args, _docs, _pool
+from . import _args, _docs, _family, _pool
+from ._family import adaptive_pool
 
 __all__ = ["max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
-           "global_max_pool", "global_avg_pool"]
+           "global_max_pool", "global_avg_pool", "lp_pool1d", "lp_pool2d", "lp_pool3d",
+           "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d",
+           "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d", "adaptive_pool",
+           "max_unpool1d", "max_unpool2d", "max_unpool3d",
+           "fractional_max_pool2d", "fractional_max_pool3d"]
 
 
 def _max(name, k, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices,
@@ -106,6 +111,91 @@ def global_avg_pool(input, *, spatial_dims=None, layout=None, engine=None):
     return _pool.global_pool("global_avg_pool", "avg", input, spatial_dims, layout, engine)
 
 
+def lp_params(name, k, norm_type, kernel_size, stride, ceil_mode, dilation, layout, engine):
+    return _args.normalize(name, "lp", k, kernel_size, stride, 0, dilation, ceil_mode,
+                           layout=layout, norm_type=norm_type, engine=engine)
+
+
+def lp_pool1d(input, norm_type, kernel_size, stride=None, ceil_mode=False, *, dilation=1,
+              layout=None, engine=None):
+    return _pool.forward(lp_params("lp_pool1d", 1, norm_type, kernel_size, stride, ceil_mode,
+                                   dilation, layout, engine), input)
+
+
+def lp_pool2d(input, norm_type, kernel_size, stride=None, ceil_mode=False, *, dilation=1,
+              layout=None, engine=None):
+    return _pool.forward(lp_params("lp_pool2d", 2, norm_type, kernel_size, stride, ceil_mode,
+                                   dilation, layout, engine), input)
+
+
+def lp_pool3d(input, norm_type, kernel_size, stride=None, ceil_mode=False, *, dilation=1,
+              layout=None, engine=None):
+    return _pool.forward(lp_params("lp_pool3d", 3, norm_type, kernel_size, stride, ceil_mode,
+                                   dilation, layout, engine), input)
+
+
+def adaptive_max_pool1d(input, output_size, return_indices=False, *, layout=None, engine=None):
+    return _family.adaptive("adaptive_max_pool1d", "max", 1, input, output_size, return_indices,
+                            layout, engine)
+
+
+def adaptive_max_pool2d(input, output_size, return_indices=False, *, layout=None, engine=None):
+    return _family.adaptive("adaptive_max_pool2d", "max", 2, input, output_size, return_indices,
+                            layout, engine)
+
+
+def adaptive_max_pool3d(input, output_size, return_indices=False, *, layout=None, engine=None):
+    return _family.adaptive("adaptive_max_pool3d", "max", 3, input, output_size, return_indices,
+                            layout, engine)
+
+
+def adaptive_avg_pool1d(input, output_size, *, layout=None, engine=None):
+    return _family.adaptive("adaptive_avg_pool1d", "avg", 1, input, output_size, False, layout,
+                            engine)
+
+
+def adaptive_avg_pool2d(input, output_size, *, layout=None, engine=None):
+    return _family.adaptive("adaptive_avg_pool2d", "avg", 2, input, output_size, False, layout,
+                            engine)
+
+
+def adaptive_avg_pool3d(input, output_size, *, layout=None, engine=None):
+    return _family.adaptive("adaptive_avg_pool3d", "avg", 3, input, output_size, False, layout,
+                            engine)
+
+
+def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_size=None, *,
+                 layout=None, engine=None):
+    return _family.unpool("max_unpool1d", 1, input, indices, kernel_size, stride, padding,
+                          output_size, layout, engine)
+
+
+def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None, *,
+                 layout=None, engine=None):
+    return _family.unpool("max_unpool2d", 2, input, indices, kernel_size, stride, padding,
+                          output_size, layout, engine)
+
+
+def max_unpool3d(input, indices, kernel_size, stride=None, padding=0, output_size=None, *,
+                 layout=None, engine=None):
+    return _family.unpool("max_unpool3d", 3, input, indices, kernel_size, stride, padding,
+                          output_size, layout, engine)
+
+
+def fractional_max_pool2d(input, kernel_size, output_size=None, output_ratio=None,
+                          return_indices=False, _random_samples=None, *, layout=None,
+                          engine=None, rng=None):
+    return _family.fractional("fractional_max_pool2d", 2, input, kernel_size, output_size,
+                              output_ratio, return_indices, _random_samples, layout, engine, rng)
+
+
+def fractional_max_pool3d(input, kernel_size, output_size=None, output_ratio=None,
+                          return_indices=False, _random_samples=None, *, layout=None,
+                          engine=None, rng=None):
+    return _family.fractional("fractional_max_pool3d", 3, input, kernel_size, output_size,
+                              output_ratio, return_indices, _random_samples, layout, engine, rng)
+
+
 _EXAMPLES = {
     ("max", 1): "array([[[1., 3., 5., 7.]]])",
     ("max", 2): "array([[[[ 5.,  7.],\n         [13., 15.]]]])",
@@ -113,9 +203,35 @@ _EXAMPLES = {
     ("avg", 1): "array([[[0.5, 2.5, 4.5, 6.5]]])",
     ("avg", 2): "array([[[[ 2.5,  4.5],\n         [10.5, 12.5]]]])",
     ("avg", 3): "array([[[[[3.5]]]]])",
+    ('lp', 1): 'array([[[ 1.,  5.,  9., 13.]]])',
+    ('amax', 1): 'array([[[3., 7.]]])',
+    ('aavg', 1): 'array([[[1.5, 5.5]]])',
+    ('unpool', 1): 'array([[[0., 1., 0., 3., 0., 5., 0., 7.]]])',
+    ('lp', 2): 'array([[[[10., 18.],\n         [42., 50.]]]])',
+    ('amax', 2): 'array([[[[ 5.,  7.],\n         [13., 15.]]]])',
+    ('aavg', 2): 'array([[[[ 2.5,  4.5],\n         [10.5, 12.5]]]])',
+    ('unpool', 2): 'array([[[[ 0.,  0.,  0.,  0.],\n         [ 0.,  5.,  0.,  7.],\n         [ 0.,  0.,  0.,  0.],\n         [ 0., 13.,  0., 15.]]]])',
+    ('lp', 3): 'array([[[[[28.]]]]])',
+    ('amax', 3): 'array([[[[[7.]]]]])',
+    ('aavg', 3): 'array([[[[[3.5]]]]])',
+    ('unpool', 3): 'array([[[[[0., 0.],\n          [0., 0.]],\n\n         [[0., 0.],\n          [0., 7.]]]]])',
+    ('frac', 2): 'array([[[[ 6.,  8.,  9.],\n         [16., 18., 19.],\n         [21., 23., 24.]]]])',
+    ('frac', 3): 'array([[[[[13., 14.],\n          [16., 17.]],\n\n         [[22., 23.],\n          [25., 26.]]]]])',
 }
 for _k, _f in ((1, max_pool1d), (2, max_pool2d), (3, max_pool3d)):
     _f.__doc__ = _docs.max_doc(_k, _EXAMPLES[("max", _k)])
 for _k, _f in ((1, avg_pool1d), (2, avg_pool2d), (3, avg_pool3d)):
     _f.__doc__ = _docs.avg_doc(_k, _EXAMPLES[("avg", _k)])
+del _k, _f
+
+for _k, _f in ((1, lp_pool1d), (2, lp_pool2d), (3, lp_pool3d)):
+    _f.__doc__ = _docs.lp_doc(_k, _EXAMPLES[("lp", _k)])
+for _k, _f in ((1, adaptive_max_pool1d), (2, adaptive_max_pool2d), (3, adaptive_max_pool3d)):
+    _f.__doc__ = _docs.adaptive_doc(_k, "max", _EXAMPLES[("amax", _k)])
+for _k, _f in ((1, adaptive_avg_pool1d), (2, adaptive_avg_pool2d), (3, adaptive_avg_pool3d)):
+    _f.__doc__ = _docs.adaptive_doc(_k, "avg", _EXAMPLES[("aavg", _k)])
+for _k, _f in ((1, max_unpool1d), (2, max_unpool2d), (3, max_unpool3d)):
+    _f.__doc__ = _docs.unpool_doc(_k, _EXAMPLES[("unpool", _k)])
+for _k, _f in ((2, fractional_max_pool2d), (3, fractional_max_pool3d)):
+    _f.__doc__ = _docs.fractional_doc(_k, _EXAMPLES[("frac", _k)])
 del _k, _f

@@ -1039,6 +1039,95 @@ def _back_nd(g, arg, dx, pos, kern, outsh, instr, with_arg, r0, r1):
 
 
 # ----------------------------------------------------------------------------------------------
+# box windows (adaptive, fractional pools): one axis of (B, P, L, Q) per call, rows r = b*P + p
+# ----------------------------------------------------------------------------------------------
+
+@njit(cache=_CACHE, nogil=True)
+def _axis_max(v, c, y, idx, starts, sizes, mult, has_carry, with_arg, r0, r1):
+    P, Q = v.shape[1], v.shape[3]
+    O = y.shape[2]
+    per_plane = starts.shape[0] > 1
+    for r in range(r0, r1):
+        b = r // P
+        p = r - b * P
+        row = b if per_plane else 0
+        for o in range(O):
+            s = starts[row, o]
+            for q in range(Q):
+                y[b, p, o, q] = v[b, p, s, q]
+            if with_arg:
+                for q in range(Q):
+                    idx[b, p, o, q] = s * mult + (c[b, p, s, q] if has_carry else 0)
+            for j in range(1, sizes[row, o]):
+                for q in range(Q):
+                    val = v[b, p, s + j, q]
+                    if val > y[b, p, o, q] or val != val:
+                        y[b, p, o, q] = val
+                        if with_arg:
+                            idx[b, p, o, q] = (s + j) * mult + (c[b, p, s + j, q]
+                                                                if has_carry else 0)
+
+
+@njit(cache=_CACHE, nogil=True)
+def _axis_sum(v, y, starts, sizes, r0, r1):
+    P, Q = v.shape[1], v.shape[3]
+    O = y.shape[2]
+    per_plane = starts.shape[0] > 1
+    for r in range(r0, r1):
+        b = r // P
+        p = r - b * P
+        row = b if per_plane else 0
+        for o in range(O):
+            s = starts[row, o]
+            for q in range(Q):
+                y[b, p, o, q] = 0
+            for j in range(sizes[row, o]):
+                for q in range(Q):
+                    y[b, p, o, q] += v[b, p, s + j, q]
+
+
+@njit(cache=_CACHE, nogil=True)
+def _axis_spread(g, out, starts, sizes, r0, r1):
+    P, Q = g.shape[1], g.shape[3]
+    O = g.shape[2]
+    per_plane = starts.shape[0] > 1
+    for r in range(r0, r1):
+        b = r // P
+        p = r - b * P
+        row = b if per_plane else 0
+        for o in range(O):
+            s = starts[row, o]
+            for j in range(sizes[row, o]):
+                for q in range(Q):
+                    out[b, p, s + j, q] += g[b, p, o, q]
+
+
+# ----------------------------------------------------------------------------------------------
+# index scatter/gather over (B, plane, T) arrays: unpool and the box pools' max backward
+# ----------------------------------------------------------------------------------------------
+
+@njit(cache=_CACHE, nogil=True)
+def _scatter(src, idx, dst, accumulate, r0, r1):
+    O, T = src.shape[1], src.shape[2]
+    for b in range(r0, r1):
+        for o in range(O):             # in order: for a repeated index the last write wins
+            for t in range(T):
+                if accumulate:
+                    dst[b, idx[b, o, t], t] += src[b, o, t]
+                else:
+                    dst[b, idx[b, o, t], t] = src[b, o, t]
+
+
+@njit(cache=_CACHE, nogil=True)
+def _gather(src, idx, out, r0, r1):
+    O, T = out.shape[1], out.shape[2]
+    for b in range(r0, r1):
+        for o in range(O):
+            for t in range(T):
+                out[b, o, t] = src[b, idx[b, o, t], t]
+
+
+# ----------------------------------------------------------------------------------------------
 # the engine protocol (Python side): shapes, tables, dtype widening, thread choice
 # ----------------------------------------------------------------------------------------------
 
@@ -1367,3 +1456,76 @@ def avg_backward(dy, g: Geometry, *, count_include_pad, divisor_override):
                          False, count_include_pad, 1).astype(dtype, copy=False)
     return _backward(dyw, None, g, False, count_include_pad,
                      divisor_override or 0).astype(dtype, copy=False)
+
+
+# ----------------------------------------------------------------------------------------------
+# box windows and index scatter/gather (Python side)
+# ----------------------------------------------------------------------------------------------
+
+class _Axis:
+    """The axis primitives of :mod:`._separable` on the kernels above."""
+
+    @staticmethod
+    def axis_max(v4, c4, starts, sizes, max_size, mult, with_arg):
+        B, P, _, Q = v4.shape
+        y = np.empty((B, P, starts.shape[1], Q), dtype=v4.dtype)
+        idx = np.empty(y.shape, dtype=np.int64) if with_arg else _dummy(4, np.int64)
+        carry = c4 if c4 is not None else _dummy(4, np.int64)
+        _pool.run(_axis_max, B * P, v4.size, v4, carry, y, idx, starts, sizes, mult,
+                  c4 is not None, with_arg)
+        return y, (idx if with_arg else None)
+
+    @staticmethod
+    def axis_sum(v4, starts, sizes, max_size):
+        B, P, _, Q = v4.shape
+        y = np.empty((B, P, starts.shape[1], Q), dtype=v4.dtype)
+        _pool.run(_axis_sum, B * P, v4.size, v4, y, starts, sizes)
+        return y
+
+    @staticmethod
+    def axis_spread(g4, starts, sizes, length):
+        B, P, _, Q = g4.shape
+        out = np.zeros((B, P, length, Q), dtype=g4.dtype)
+        _pool.run(_axis_spread, B * P, out.size, g4, out, starts, sizes)
+        return out
+
+
+def box_max(x, boxes, *, with_arg):
+    from ._separable import box_max as compose
+    y, idx = compose(_Axis, _widen(np.ascontiguousarray(x)), boxes, with_arg)
+    return y.astype(x.dtype, copy=False), idx
+
+
+def box_sum(x, boxes):
+    from ._separable import box_sum as compose
+    return compose(_Axis, np.ascontiguousarray(x, dtype=acc_dtype(x.dtype)), boxes)
+
+
+def box_spread(g, boxes):
+    from ._separable import box_spread as compose
+    return compose(_Axis, _widen(np.ascontiguousarray(g)), boxes).astype(g.dtype, copy=False)
+
+
+def _planes3(a):
+    return np.ascontiguousarray(a).reshape(a.shape[0], math.prod(a.shape[1:-1]), a.shape[-1])
+
+
+def scatter_add(dy, idx, in_size):
+    src = _widen(np.ascontiguousarray(dy, dtype=acc_dtype(dy.dtype)))
+    dx = np.zeros((dy.shape[0],) + tuple(in_size) + dy.shape[-1:], dtype=src.dtype)
+    _pool.run(_scatter, dy.shape[0], dy.size, _planes3(src), _planes3(idx), _planes3(dx), True)
+    return dx.astype(dy.dtype, copy=False)
+
+
+def scatter_set(x, idx, out_size):
+    src = _widen(np.ascontiguousarray(x))
+    y = np.zeros((x.shape[0],) + tuple(out_size) + x.shape[-1:], dtype=src.dtype)
+    _pool.run(_scatter, x.shape[0], x.size, _planes3(src), _planes3(idx), _planes3(y), False)
+    return y.astype(x.dtype, copy=False)
+
+
+def gather(src, idx):
+    s = _widen(np.ascontiguousarray(src))
+    out = np.empty(idx.shape, dtype=s.dtype)
+    _pool.run(_gather, idx.shape[0], idx.size, _planes3(s), _planes3(idx), _planes3(out))
+    return out.astype(src.dtype, copy=False)

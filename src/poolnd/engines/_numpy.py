@@ -100,3 +100,120 @@ def avg_backward(dy, g: Geometry, *, count_include_pad, divisor_override):
         block = dx[_ALL + isl]
         np.add(block, share[_ALL + osl], out=block)
     return dx.astype(dy.dtype, copy=False)
+
+
+# ----------------------------------------------------------------------------------------------
+# box windows (adaptive, fractional pools) and index scatter/gather (unpool, their backward)
+# ----------------------------------------------------------------------------------------------
+
+def _take(v4, pos):
+    """``v4[b, p, pos[b or 0, o], q]`` -> ``(B, P, O, Q)``."""
+    if pos.shape[0] == 1:
+        return v4[:, :, pos[0], :]
+    return np.take_along_axis(v4, pos[:, None, :, None], axis=2)
+
+
+class _Axis:
+    """The three axis primitives of :mod:`._separable`, one Python step per window tap."""
+
+    @staticmethod
+    def axis_max(v4, c4, starts, sizes, max_size, mult, with_arg):
+        B, P, _, Q = v4.shape
+        shape = (B, P, starts.shape[1], Q)
+        y = np.empty(shape, dtype=v4.dtype)
+        idx = np.zeros(shape, dtype=np.int64) if with_arg else None
+        is_float = v4.dtype.kind == "f"
+        for t in range(max_size):
+            pos = starts + np.minimum(t, sizes - 1)          # repeats the last tap: harmless
+            v = _take(v4, pos)
+            if with_arg:
+                cand = pos[:, None, :, None] * mult
+                if c4 is not None:
+                    cand = cand + _take(c4, pos)
+            if t == 0:
+                y[...] = v
+                if with_arg:
+                    idx[...] = cand
+                continue
+            take = np.greater(v, y)
+            if is_float:
+                take |= np.not_equal(v, v)
+            take &= (t < sizes)[:, None, :, None]
+            np.copyto(y, v, where=take)
+            if with_arg:
+                np.copyto(idx, np.broadcast_to(cand, shape), where=take)
+        return y, idx
+
+    @staticmethod
+    def axis_sum(v4, starts, sizes, max_size):
+        B, P, _, Q = v4.shape
+        s = np.zeros((B, P, starts.shape[1], Q), dtype=v4.dtype)
+        for t in range(max_size):
+            pos = starts + np.minimum(t, sizes - 1)
+            np.add(s, _take(v4, pos), out=s, where=(t < sizes)[:, None, :, None])
+        return s
+
+    @staticmethod
+    def axis_spread(g4, starts, sizes, length):
+        B, P, _, Q = g4.shape
+        out = np.zeros((B, P, length, Q), dtype=g4.dtype)
+        for t in range(int(sizes.max()) if sizes.size else 0):
+            pos = starts + np.minimum(t, sizes - 1)
+            v = np.where((t < sizes)[:, None, :, None], g4, 0)
+            if pos.shape[0] == 1:
+                np.add.at(out, (slice(None), slice(None), pos[0]), v)
+            else:
+                np.add.at(out, (np.arange(B)[:, None], slice(None), pos),
+                          v.transpose(0, 2, 1, 3))
+        return out
+
+
+def box_max(x, boxes, *, with_arg):
+    from ._separable import box_max as compose
+    return compose(_Axis, x, boxes, with_arg)
+
+
+def box_sum(x, boxes):
+    from ._separable import box_sum as compose
+    return compose(_Axis, x.astype(acc_dtype(x.dtype), copy=False), boxes)
+
+
+def box_spread(g, boxes):
+    from ._separable import box_spread as compose
+    return compose(_Axis, g, boxes)
+
+
+def _flat(idx, plane):
+    """Per-plane indices of a canonical ``(B, *out, T)`` array -> flat offsets into a
+    ``(B, plane, T)`` array."""
+    B, T = idx.shape[0], idx.shape[-1]
+    b = np.arange(B, dtype=np.int64).reshape((B,) + (1,) * (idx.ndim - 1))
+    t = np.arange(T, dtype=np.int64)
+    return ((b * plane + idx) * T + t).ravel()
+
+
+def scatter_add(dy, idx, in_size):
+    """``dx[b, idx[b, o, t], t] += dy[b, o, t]`` over a zero ``(B, *in_size, T)`` array."""
+    acc = acc_dtype(dy.dtype)
+    plane = int(np.prod(in_size))
+    dx = np.zeros((dy.shape[0],) + tuple(in_size) + dy.shape[-1:], dtype=acc)
+    np.add.at(dx.reshape(-1), _flat(idx, plane), dy.astype(acc, copy=False).ravel())
+    return dx.astype(dy.dtype, copy=False)
+
+
+def scatter_set(x, idx, out_size):
+    """``y[b, idx[b, o, t], t] = x[b, o, t]`` over zeros; of repeated indices the last in
+    row-major order wins."""
+    plane = int(np.prod(out_size))
+    y = np.zeros((x.shape[0],) + tuple(out_size) + x.shape[-1:], dtype=x.dtype)
+    flat = _flat(idx, plane)
+    _, first_of_reversed = np.unique(flat[::-1], return_index=True)
+    last = flat.size - 1 - first_of_reversed
+    y.reshape(-1)[flat[last]] = x.reshape(-1)[last]
+    return y
+
+
+def gather(src, idx):
+    """``out[b, o, t] = src[b, idx[b, o, t], t]``."""
+    plane = int(np.prod(src.shape[1:-1]))
+    return src.reshape(-1)[_flat(idx, plane)].reshape(idx.shape)

@@ -114,3 +114,88 @@ def avg_backward(dy, g, *, count_include_pad, divisor_override):
             for _, pos in _window(g, o):
                 dx[(b,) + pos + (c,)] += share
     return dx.astype(dy.dtype)
+
+
+# ----------------------------------------------------------------------------------------------
+# box windows (adaptive, fractional pools) and index scatter/gather (unpool, their backward)
+# ----------------------------------------------------------------------------------------------
+
+def _box(boxes, plane: int, o: tuple[int, ...]):
+    """Yield ``(flat, position)`` of every input element of box window ``o`` of plane
+    ``plane`` (canonical batch index), in row-major order."""
+    ranges = []
+    for d in range(boxes.ndim):
+        row = plane if boxes.starts[d].shape[0] > 1 else 0
+        s = int(boxes.starts[d][row, o[d]])
+        ranges.append(range(s, s + int(boxes.sizes[d][row, o[d]])))
+    for pos in itertools.product(*ranges):
+        yield int(np.ravel_multi_index(pos, boxes.in_size)), pos
+
+
+def _box_outputs(boxes):
+    return itertools.product(*(range(n) for n in boxes.out_size))
+
+
+def box_max(x, boxes, *, with_arg):
+    y = np.empty((x.shape[0],) + boxes.out_size + x.shape[-1:], dtype=x.dtype)
+    idx = np.empty(y.shape, dtype=np.int64)
+    is_float = x.dtype.kind == "f"
+    for b, c in _planes(x):
+        for o in _box_outputs(boxes):
+            best, best_i = None, -1
+            for i, pos in _box(boxes, b, o):
+                v = x[(b,) + pos + (c,)]
+                if best is None or (is_float and math.isnan(v)) or v > best:
+                    best, best_i = v, i
+            y[(b,) + o + (c,)] = best
+            idx[(b,) + o + (c,)] = best_i
+    return y, (idx if with_arg else None)
+
+
+def box_sum(x, boxes):
+    acc = acc_dtype(x.dtype)
+    s = np.zeros((x.shape[0],) + boxes.out_size + x.shape[-1:], dtype=acc)
+    for b, c in _planes(x):
+        for o in _box_outputs(boxes):
+            for _, pos in _box(boxes, b, o):
+                s[(b,) + o + (c,)] += acc.type(x[(b,) + pos + (c,)])
+    return s
+
+
+def box_spread(g, boxes):
+    dx = np.zeros((g.shape[0],) + boxes.in_size + g.shape[-1:], dtype=g.dtype)
+    for b, c in _planes(g):
+        for o in _box_outputs(boxes):
+            for _, pos in _box(boxes, b, o):
+                dx[(b,) + pos + (c,)] += g[(b,) + o + (c,)]
+    return dx
+
+
+def _each(a):
+    """Every ``(b, o, t)`` of a canonical ``(B, *out, T)`` array, the output in row-major order."""
+    for b, c in _planes(a):
+        for o in itertools.product(*(range(n) for n in a.shape[1:-1])):
+            yield (b,) + o + (c,), b, c
+
+
+def scatter_add(dy, idx, in_size):
+    acc = acc_dtype(dy.dtype)
+    dx = np.zeros((dy.shape[0],) + tuple(in_size) + dy.shape[-1:], dtype=acc)
+    for at, b, c in _each(dy):
+        pos = np.unravel_index(int(idx[at]), in_size)
+        dx[(b,) + pos + (c,)] += dy[at]
+    return dx.astype(dy.dtype)
+
+
+def scatter_set(x, idx, out_size):
+    y = np.zeros((x.shape[0],) + tuple(out_size) + x.shape[-1:], dtype=x.dtype)
+    for at, b, c in _each(x):                       # in order: the last write wins
+        y[(b,) + np.unravel_index(int(idx[at]), out_size) + (c,)] = x[at]
+    return y
+
+
+def gather(src, idx):
+    out = np.empty(idx.shape, dtype=src.dtype)
+    for at, b, c in _each(idx):
+        out[at] = src[(b,) + np.unravel_index(int(idx[at]), src.shape[1:-1]) + (c,)]
+    return out

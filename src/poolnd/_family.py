@@ -1,0 +1,188 @@
+"""The drivers of the ops without a fixed window: adaptive max/avg, fractional max, max unpool.
+
+As in ``_pool``: check (``_args``) -> windows (``_boxes``) -> canonical layout -> engine -> layout
+out. Every forward can keep a :class:`Record` from which :func:`backward` computes the gradient.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _args, _boxes, engines
+from ._layout import Layout
+from .engines._common import acc_dtype, trunc_divide
+
+
+@dataclass(frozen=True, eq=False)
+class Record:
+    """What a layer keeps from its last forward. ``kind`` is "max" (route ``dy`` to ``idx``),
+    "avg" (spread ``dy / count`` over ``boxes``) or "unpool" (gather ``dy`` at ``idx``)."""
+
+    op: str
+    kind: str
+    layout: Layout
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    dtype: np.dtype
+    engine: str
+    channels_last: bool
+    boxes: _boxes.Boxes | None = None
+    idx: np.ndarray | None = None        # canonical, int64 per-plane indices
+
+
+def _engine(engine):
+    name = engine or engines.default()
+    return name, engines.get(name)
+
+
+def _divide(s: np.ndarray, counts: np.ndarray, dtype) -> np.ndarray:
+    """Window sums / window counts: floats in the accumulation dtype, integers truncated toward
+    zero (PyTorch's integer average)."""
+    if np.dtype(dtype).kind in "iu":
+        return trunc_divide(s, counts).astype(dtype)
+    return (s / counts.astype(s.dtype)).astype(dtype, copy=False)
+
+
+def _box_forward(op, kind, x, lay, boxes, eng_name, eng, return_indices, keep, cl_ok=True):
+    xc, cl = lay.to_canonical(x, channels_last_ok=cl_ok and eng.channels_last)
+    idx = None
+    with np.errstate(all="ignore"):
+        if kind == "max":
+            yc, idx = eng.box_max(xc, boxes, with_arg=return_indices or keep)
+        else:
+            yc = _divide(eng.box_sum(xc, boxes), boxes.counts()[..., None], x.dtype)
+    y = lay.from_canonical(yc, x.shape, cl)
+    result = (y, lay.from_canonical(idx, x.shape, cl)) if return_indices else y
+    if not keep:
+        return result
+    return result, Record(op, kind, lay, x.shape, y.shape, x.dtype, eng_name, cl, boxes,
+                          idx if kind == "max" else None)
+
+
+def adaptive(op: str, mode: str, k: int, input, output_size, return_indices=False, layout=None,
+             engine=None, keep=False):
+    """``adaptive_{max,avg}_pool{k}d``: output ``o`` reads ``[floor(o*L/O), ceil((o+1)*L/O))``."""
+    requested = _args.adaptive_output_size(op, output_size, k)
+    return_indices = _args.check_bool(op, "return_indices", return_indices)
+    if return_indices and mode != "max":
+        _args.fail(op, "return_indices=True needs mode 'max'")
+    eng_name, eng = _engine(_args.check_engine(op, engine))
+    x, lay = _args.bind_plain(op, k, layout, input, empty="N" if mode == "max" else "NC")
+    spatial = lay.spatial_shape(x.shape)
+    out = tuple(L if o is None else o for o, L in zip(requested, spatial))
+    return _box_forward(op, mode, x, lay, _boxes.adaptive(spatial, out), eng_name, eng,
+                        return_indices, keep)
+
+
+def adaptive_pool(input, mode, output_size, *, spatial_dims, layout=None, return_indices=False,
+                  engine=None):
+    """Adaptive pooling over any number of spatial dims: mode "max" or "avg".
+
+    Output position ``o`` of a spatial dim of input length ``L`` and output length ``O`` pools
+    the input interval ``[floor(o * L / O), ceil((o + 1) * L / O))`` (PyTorch's rule), so the
+    output has exactly ``output_size`` whatever the input size.
+
+    Parameters
+    ----------
+    input : array_like, shape ``(N, C, *spatial)`` or ``(C, *spatial)``, or as ``layout`` says
+    mode : {"max", "avg"}
+    output_size : int or tuple of ``spatial_dims`` entries, each an int >= 0 or None
+        None keeps that dim's input size.
+    spatial_dims : int
+        Number of spatial dims (1, 2, 3, 4, ...).
+    layout : str, optional
+        Axis letters, as in :func:`poolnd.pool`.
+    return_indices : bool
+        mode "max" only: also return int64 indices, the flat offset of the chosen element in its
+        own input plane (PyTorch's convention).
+    engine : {"numba", "numpy", "reference"}, optional
+
+    Returns
+    -------
+    y : ndarray, or ``(y, indices)``
+
+    Examples
+    --------
+    >>> import numpy as np, poolnd
+    >>> x = np.arange(24.0).reshape(1, 1, 2, 3, 4)
+    >>> poolnd.adaptive_pool(x, "max", (1, None, 2), spatial_dims=3)[0, 0]
+    array([[[13., 15.],
+            [17., 19.],
+            [21., 23.]]])
+    """
+    if mode not in ("max", "avg"):
+        _args.fail("adaptive_pool", f"mode={mode!r} must be 'max' or 'avg'")
+    if not isinstance(spatial_dims, (int, np.integer)) or spatial_dims < 1:
+        _args.fail("adaptive_pool", f"spatial_dims={spatial_dims!r} must be an int >= 1")
+    return adaptive("adaptive_pool", mode, int(spatial_dims), input, output_size,
+                    return_indices, layout, engine)
+
+
+def fractional(op: str, k: int, input, kernel_size, output_size=None, output_ratio=None,
+               return_indices=False, samples=None, layout=None, engine=None, rng=None,
+               keep=False):
+    """``fractional_max_pool{k}d``: windows of size ``kernel_size`` at PyTorch's pseudo-random
+    starts, made from one sample in [0, 1) per plane and spatial dim."""
+    kernel = _args.int_tuple(op, "kernel_size", kernel_size, k, 1)
+    return_indices = _args.check_bool(op, "return_indices", return_indices)
+    eng_name, eng = _engine(_args.check_engine(op, engine))
+    x, lay = _args.bind_plain(op, k, layout, input)
+    spatial = lay.spatial_shape(x.shape)
+    out = _args.fractional_output_size(op, k, spatial, kernel, output_size, output_ratio)
+    n, c = lay.batch_channels(x.shape)
+    sdtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
+    if samples is None:
+        samples = draw_samples(_args.check_rng(op, rng), n, c, k, sdtype)
+    else:
+        samples = _args.check_samples(op, samples, n, c, k, sdtype)
+    boxes = _boxes.fractional(np.ascontiguousarray(samples).reshape(n * c, k), spatial, out,
+                              kernel)
+    return _box_forward(op, "max", x, lay, boxes, eng_name, eng, return_indices, keep,
+                        cl_ok=False)
+
+
+def draw_samples(rng: np.random.Generator, n: int, c: int, k: int, dtype) -> np.ndarray:
+    """Uniform samples in [0, 1) of shape ``(n, c, k)`` and ``dtype`` (rounding to float16 or
+    float32 never reaches 1)."""
+    dtype = np.dtype(dtype)
+    s = rng.random((n, c, k)).astype(dtype)
+    return np.minimum(s, np.nextafter(dtype.type(1), dtype.type(0)))
+
+
+def unpool(op: str, k: int, input, indices, kernel_size, stride=None, padding=0,
+           output_size=None, layout=None, engine=None, keep=False):
+    """``max_unpool{k}d``: zeros of the output size with ``input`` written at ``indices``."""
+    kernel = _args.int_tuple(op, "kernel_size", kernel_size, k, 1)
+    stride = kernel if stride is None else _args.int_tuple(op, "stride", stride, k, 1)
+    pads = _args.int_tuple(op, "padding", padding, k, 0)
+    eng_name, eng = _engine(_args.check_engine(op, engine))
+    x, lay = _args.bind_plain(op, k, layout, input)
+    idx = _args.check_indices(op, indices, x.shape)
+    out = _args.unpool_output_size(op, lay, lay.spatial_shape(x.shape), kernel, stride, pads,
+                                   output_size, k)
+    _args.check_unpool_indices(op, idx, out)
+    xc, cl = lay.to_canonical(x, channels_last_ok=eng.channels_last)
+    ic, _ = lay.to_canonical(idx, channels_last_ok=cl)
+    y = lay.from_canonical(eng.scatter_set(xc, ic, out), x.shape, cl)
+    if not keep:
+        return y
+    return y, Record(op, "unpool", lay, x.shape, y.shape, x.dtype, eng_name, cl, None, ic)
+
+
+def backward(rec: Record, dy):
+    """Gradient w.r.t. the input of the forward that made ``rec``."""
+    dy = _args.check_grad(rec.op, dy, rec.output_shape)
+    dyc, _ = rec.layout.to_canonical(dy.astype(rec.dtype, copy=False),
+                                     channels_last_ok=rec.channels_last)
+    eng = engines.get(rec.engine)
+    with np.errstate(all="ignore"):
+        if rec.kind == "max":
+            dxc = eng.scatter_add(dyc, rec.idx, rec.boxes.in_size)
+        elif rec.kind == "avg":
+            acc = acc_dtype(rec.dtype)
+            share = _divide(dyc.astype(acc), rec.boxes.counts()[..., None], acc)
+            dxc = eng.box_spread(share, rec.boxes).astype(rec.dtype, copy=False)
+        else:
+            dxc = eng.gather(dyc, rec.idx)
+    return rec.layout.from_canonical(dxc, rec.input_shape, rec.channels_last)
