@@ -50,15 +50,62 @@ def main():
                                 ny if isinstance(ny, tuple) else (ny,)):
                     ok &= np.allclose(a.astype(float), b.astype(float), equal_nan=True,
                                       rtol=1e-3 if dtype == "float16" else 1e-6)
-                if mode in ("avg", "sum") and dtype.startswith("float"):
-                    pass          # NaN inputs make the averages' gradients NaN-free anyway
                 ok &= np.allclose(rdx.astype(float), ndx.astype(float), equal_nan=True,
                                   rtol=1e-3 if dtype == "float16" else 1e-6)
                 if not ok:
                     failures += 1
                     print("MISMATCH", k, kern, stride, pad, dil, ceil, layout, dtype, mode)
+    failures += family(rng)
     print(f"kernel_check: {failures} mismatches")
     return 1 if failures else 0
+
+
+def _family_layers(eng, sdtype):
+    """(name, layer, input-to-forward-args) for the box-window and unpool kernels."""
+    yield "adaptive max", poolnd.AdaptiveMaxPool2d((4, 3), return_indices=True, engine=eng), {}
+    yield "adaptive avg", poolnd.AdaptiveAvgPool3d((2, None, 4), engine=eng), {}
+    yield "adaptive max NHWC", poolnd.AdaptiveMaxPool2d(3, layout="NHWC", engine=eng), {}
+    yield "fractional", poolnd.FractionalMaxPool2d(
+        2, output_size=(4, 5), _random_samples=np.full((2, 3, 2), 0.4, dtype=sdtype), engine=eng), {}
+    yield "lp", poolnd.LPPool2d(2.5, 2, 1, True, engine=eng), {}
+
+
+def family(rng):
+    failures = 0
+    for dtype in ("float32", "float64", "float16", "int32"):
+        x = rng.integers(-4, 5, size=(2, 3, 6, 7)).astype(dtype)
+        if dtype.startswith("float"):
+            x[rng.random(x.shape) < 0.1] = np.nan
+        sdtype = dtype if dtype.startswith("float") else "float64"
+        for i, (name, _, _) in enumerate(_family_layers("reference", sdtype)):
+            if name == "lp" and dtype == "int32":
+                continue
+            xin = x[:, :, None] if "avg" in name else x
+            res = []
+            for eng in ("reference", "numba"):
+                layer = list(_family_layers(eng, sdtype))[i][1]
+                y = layer.forward(xin)
+                yv = y[0] if isinstance(y, tuple) else y
+                res.append((y, layer.backward(np.ones_like(yv))))
+            a, b = res
+            flat_a = (a[0] if isinstance(a[0], tuple) else (a[0],)) + (a[1],)
+            flat_b = (b[0] if isinstance(b[0], tuple) else (b[0],)) + (b[1],)
+            ok = all(np.allclose(u.astype(float), v.astype(float), equal_nan=True,
+                                 rtol=1e-3 if dtype == "float16" else 1e-6)
+                     for u, v in zip(flat_a, flat_b))
+            if not ok:
+                failures += 1
+                print("MISMATCH", name, dtype)
+        y, idx = poolnd.max_pool2d(x, 2, 1, return_indices=True)      # repeated indices
+        for eng in ("reference", "numba"):
+            layer = poolnd.MaxUnpool2d(2, 1, engine=eng)
+            z = layer.forward(y, idx, (6, 7))
+            res.append((z, layer.backward(np.ones_like(z))))
+        (za, ga), (zb, gb) = res[-2], res[-1]
+        if not (np.array_equal(za, zb, equal_nan=True) and np.array_equal(ga, gb, equal_nan=True)):
+            failures += 1
+            print("MISMATCH unpool", dtype)
+    return failures
 
 
 if __name__ == "__main__":

@@ -13,8 +13,16 @@ import poolnd
 
 torch = pytest.importorskip("torch")
 
-FUNCTIONS = ["max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d"]
-LAYERS = ["MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d"]
+FUNCTIONS = ["max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
+             "lp_pool1d", "lp_pool2d", "lp_pool3d", "adaptive_max_pool1d", "adaptive_max_pool2d",
+             "adaptive_max_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
+             "adaptive_avg_pool3d", "max_unpool1d", "max_unpool2d", "max_unpool3d",
+             "fractional_max_pool2d", "fractional_max_pool3d"]
+LAYERS = ["MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
+          "LPPool1d", "LPPool2d", "LPPool3d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d",
+          "AdaptiveMaxPool3d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d",
+          "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d", "FractionalMaxPool2d",
+          "FractionalMaxPool3d"]
 
 
 def test_all_names_exist():

@@ -1,6 +1,7 @@
 """Hypothesis invariants: output shape = brute-force window count; kernel 1 stride 1 is the
 identity; permuting the layout commutes with pooling; max backward conserves sum(dout) when
-stride = kernel; max >= avg >= min on unpadded windows."""
+stride = kernel; max >= avg >= min on unpadded windows; adaptive windows cover the input;
+unpool then pool round-trips."""
 import numpy as np
 from hypothesis import given, strategies as st
 
@@ -78,3 +79,41 @@ def test_max_ge_avg_ge_min(k, kern, stride, seed):
     args = dict(kernel_size=kern, stride=stride, spatial_dims=k)
     mx, av, mn = (poolnd.pool(x, m, **args) for m in ("max", "avg", "min"))
     assert np.all(mx >= av - 1e-12) and np.all(av >= mn - 1e-12)
+
+
+# ----------------------------------------------------------------------------------------------
+# the rest of the family
+# ----------------------------------------------------------------------------------------------
+
+@given(st.integers(1, 4), st.data())
+def test_adaptive_covers_every_input_and_has_the_requested_shape(k, data):
+    """Every input element lies in some window (a gradient of ones reaches all of it), the
+    output has exactly output_size, and output = input size is the identity."""
+    size = tuple(data.draw(st.integers(1, 7)) for _ in range(k))
+    out = tuple(data.draw(st.integers(1, 9)) for _ in range(k))
+    x = np.random.default_rng(sum(size)).standard_normal((2, 1) + size)
+    y = poolnd.adaptive_pool(x, "avg", out, spatial_dims=k)
+    assert y.shape == (2, 1) + out
+    np.testing.assert_array_equal(poolnd.adaptive_pool(x, "max", size, spatial_dims=k), x)
+    np.testing.assert_allclose(poolnd.adaptive_pool(x, "avg", size, spatial_dims=k), x)
+    lay = {1: poolnd.AdaptiveAvgPool1d, 2: poolnd.AdaptiveAvgPool2d,
+           3: poolnd.AdaptiveAvgPool3d}.get(k)
+    if lay is not None:
+        a = lay(out)
+        a.forward(x)
+        assert (a.backward(np.ones((2, 1) + out)) > 0).all()
+
+
+@given(st.integers(1, 3), st.integers(1, 3), st.integers(0, 2), st.data())
+def test_unpool_then_pool_round_trips(k, kernel, extra_stride, data):
+    """With stride >= kernel the windows are disjoint: pooling the unpooled maxima gives the
+    maxima back (values and indices), for positive inputs."""
+    stride = kernel + extra_stride
+    size = tuple(data.draw(st.integers(kernel, 8)) for _ in range(k))
+    x = np.random.default_rng(len(size) + kernel).random((2, 3) + size) + 1
+    mp = getattr(poolnd, f"max_pool{k}d")
+    y, idx = mp(x, kernel, stride, return_indices=True)
+    z = getattr(poolnd, f"max_unpool{k}d")(y, idx, kernel, stride, output_size=size)
+    y2, idx2 = mp(z, kernel, stride, return_indices=True)
+    np.testing.assert_array_equal(y2, y)
+    np.testing.assert_array_equal(idx2, idx)

@@ -305,8 +305,8 @@ Examples
 {example}
 """
 
-_FR_SHAPES = {2: "(1, 1, 5, 5)", 3: "(1, 1, 3, 3, 3)"}
-_FR_SIZES = {2: 25, 3: 27}
+_FR_SHAPES = {2: "(1, 1, 5, 5)", 3: "(1, 1, 4, 4, 4)"}
+_FR_SIZES = {2: 25, 3: 64}
 
 
 def _blank(example: str) -> str:

@@ -130,7 +130,8 @@ class AvgPool3d(_AvgPoolNd):
 
 
 class Pool(_Layer):
-    """Layer form of :func:`poolnd.pool`: any number of spatial dims, modes max, avg, min, sum.
+    """Layer form of :func:`poolnd.pool`: any number of spatial dims, modes max, avg, min, sum,
+    lp.
 
     Examples
     --------
@@ -144,13 +145,14 @@ class Pool(_Layer):
 
     def __init__(self, mode, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, *,
                  spatial_dims, layout=None, return_indices=False, count_include_pad=True,
-                 divisor_override=None, engine=None):
+                 divisor_override=None, norm_type=None, engine=None):
         ctor = dict(mode=mode, kernel_size=kernel_size, stride=stride, padding=padding,
                     dilation=dilation, ceil_mode=ceil_mode, spatial_dims=spatial_dims,
                     layout=layout, return_indices=return_indices,
                     count_include_pad=count_include_pad, divisor_override=divisor_override,
-                    engine=engine)
-        self._setup(ctor, dict(_AVG_DEFAULTS, return_indices=False), op="Pool", mode=mode,
+                    norm_type=norm_type, engine=engine)
+        self._setup(ctor, dict(_AVG_DEFAULTS, return_indices=False, norm_type=None), op="Pool",
+                    mode=mode, norm_type=norm_type,
                     k=spatial_dims, kernel_size=kernel_size, stride=stride, padding=padding,
                     dilation=dilation, ceil_mode=ceil_mode, layout=layout,
                     return_indices=return_indices, count_include_pad=count_include_pad,
