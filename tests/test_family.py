@@ -409,7 +409,7 @@ def test_fractional_rng(engine):
     layer = poolnd.FractionalMaxPool2d(2, output_ratio=(0.5, 0.7), rng=np.random.default_rng(1),
                                        return_indices=True, engine=engine)
     (y1, i1), (y2, i2) = layer(x), layer(x)
-    assert y1.shape == (2, 3, 4, 6)
+    assert y1.shape == y2.shape == (2, 3, 4, 6)
     assert not np.array_equal(i1, i2)          # fresh samples on every forward, as in torch
 
 
