@@ -26,3 +26,21 @@ def test_textbook_example_output_is_the_readmes():
                          capture_output=True, text=True, check=True).stdout
     shown = re.search(r"## The textbook example.*?```\n(.*?)```", _readme(), re.S).group(1)
     assert shown.strip() in out
+
+
+def test_ci_runs_the_readmes_test_command():
+    readme = _readme()
+    setup = readme[readme.index("## Set up on a fresh machine"):]
+    commands = re.findall(r"^    (\S.*)$", setup[:setup.index("\n## ")], re.M)
+    assert commands[0] == 'pip install ".[demo]" && poolnd demo'
+    with open(os.path.join(ROOT, ".ci", "run")) as f:
+        ci = f.read()
+    assert commands[1] in ci.splitlines()
+
+
+def test_readme_demo_table_has_the_demos_columns():
+    from poolnd.demo import SHIFTS, format_table
+    table = re.search(r"<!-- demo:start -->\n(.*?)<!-- demo:end -->", _readme(), re.S).group(1)
+    header = format_table([]).splitlines()[0]
+    assert table.splitlines()[0] == header
+    assert len(table.strip().splitlines()) == 4 and len(SHIFTS) == 5
