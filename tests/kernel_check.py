@@ -56,8 +56,27 @@ def main():
                     failures += 1
                     print("MISMATCH", k, kern, stride, pad, dil, ceil, layout, dtype, mode)
     failures += family(rng)
+    failures += values_only(rng)
     print(f"kernel_check: {failures} mismatches")
     return 1 if failures else 0
+
+
+def values_only(rng):
+    """Forward without indices (the functional ops): the literal 3x3 kernels, flat (many
+    planes) and rolling (few planes, rows split between threads), max and min."""
+    failures = 0
+    for planes in ((1, 2), (8, 3)):
+        for (h, w), stride, pad in (((7, 8), 2, 1), ((6, 9), (1, 2), ((1, 0), (0, 1))),
+                                    ((5, 5), 1, 0), ((9, 6), (3, 2), 1)):
+            x = rng.integers(-3, 4, size=planes + (h, w)).astype(np.float32)
+            x[0, 0, 0, 0] = np.nan
+            for mode in ("max", "min"):
+                got, want = (poolnd.pool(x, mode, 3, stride, pad, spatial_dims=2, engine=e)
+                             for e in ("numba", "reference"))
+                if got.tobytes() != want.tobytes():
+                    failures += 1
+                    print("MISMATCH values-only", planes, (h, w), stride, pad, mode)
+    return failures
 
 
 def _family_layers(eng, sdtype):

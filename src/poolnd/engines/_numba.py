@@ -27,13 +27,17 @@ thread counts. Small inputs run on the calling thread alone.
 
 Switches (environment): ``POOLND_NUMBA_CACHE=0`` disables the on-disk cache of compiled kernels
 (default on); ``POOLND_NUMBA_SERIAL_BELOW=N`` sets the work size below which a call stays on one
-thread (default 32768; the tests use 0 to run the threaded path on small inputs).
+thread (default 32768; the tests use 0 to run the threaded path on small inputs);
+``POOLND_NUMBA_COLD_SERIAL_BELOW=N`` (default 2**20) the work size below which a call stays on one
+thread when no parallel call ran in the last 2 ms (the other threads are then asleep, and waking
+them costs more than such a call).
 """
 from __future__ import annotations
 
 import math
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
@@ -49,6 +53,21 @@ channels_last = True
 _CACHE = os.environ.get("POOLND_NUMBA_CACHE", "1") != "0"
 # elements of work below which threads cost more than they save (tests set it to 0)
 _SERIAL_BELOW = int(os.environ.get("POOLND_NUMBA_SERIAL_BELOW", 1 << 15))
+# below this much work a call also stays on one thread when the other threads are asleep (no
+# parallel call in the last _WARM_S seconds): waking a sleeping thread on an idle vCPU took
+# 0.5-1 ms here, more than the whole call (64x32x28x28 max pool: 0.8 ms serial, 1.4 ms on two
+# woken threads, 0.3 ms on two warm ones)
+_COLD_SERIAL_BELOW = int(os.environ.get("POOLND_NUMBA_COLD_SERIAL_BELOW",
+                                        1 << 20 if _SERIAL_BELOW > 0 else 0))
+_WARM_S = 0.002
+_last_parallel = [-1.0]          # perf_counter() at the end of the last parallel call
+
+
+def _serial(work: int) -> bool:
+    """Whether a call of ``work`` output elements should stay on the calling thread."""
+    if work < _SERIAL_BELOW:
+        return True
+    return work < _COLD_SERIAL_BELOW and time.perf_counter() - _last_parallel[0] > _WARM_S
 
 MAX, MIN, SUM = 0, 1, 2
 
@@ -580,69 +599,203 @@ def _k2_3d(x, y, op, div):
                 yr[q] = bv
 
 
-@njit(cache=_CACHE, nogil=True)
-def _k3_cf(x, y, geo, wtab, op, ident, r0, r1):
-    """Max/min of 3x3 windows (2-d, no dilation, stride 1 or 2 along W, any padding): rows whose
-    three input rows exist take their interior columns in one literal 9-tap loop; edge rows and
-    columns go tap by tap, in the same tap order."""
-    B, D, H, W = x.shape
-    OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
-    sh, sw, ph, pw = geo[4], geo[5], geo[10], geo[11]
-    q_lo, q_hi = _interior(wtab, 3)
-    for r in range(r0, r1):
-        b, od, oh = _split_row(r, OD, OH)
-        acc = y[b, od, oh]
-        z0 = oh * sh - ph
-        if z0 < 0 or z0 + 2 >= H or q_hi - q_lo < 2:
-            _k3_edges(x, acc, b, od, z0, 0, OW, -1, -1, sw, pw, op, ident)
-            continue
-        st = wtab[0, 2] + (q_lo - wtab[0, 0]) * sw
-        s0 = x[b, od, z0][st:]
-        s1 = x[b, od, z0 + 1][st:]
-        s2 = x[b, od, z0 + 2][st:]
-        o = acc[q_lo:]
-        n = q_hi - q_lo
+@njit(cache=_CACHE)
+def _k3_hrow(row, out, sw, pw, op, ident):
+    """out[q] = best of the in-bounds taps row[q*sw - pw + l], l = 0, 1, 2, in order (``ident``
+    when none is in bounds): one input row's horizontal 3-tap maxima."""
+    W, OW = row.shape[0], out.shape[0]
+    q_lo = 0
+    while q_lo < OW and q_lo * sw - pw < 0:
+        q_lo += 1
+    q_hi = OW
+    while q_hi > q_lo and (q_hi - 1) * sw - pw + 2 >= W:
+        q_hi -= 1
+    if q_hi > q_lo:
+        src = row[q_lo * sw - pw:]
+        o = out[q_lo:]
         if sw == 2:
-            for q in range(n):
-                bv = s0[2 * q]
-                v = s0[2 * q + 1]
+            for q in range(q_hi - q_lo):
+                bv = src[2 * q]
+                v = src[2 * q + 1]
                 bv = v if _better(v, bv, op) else bv
-                v = s0[2 * q + 2]
-                bv = v if _better(v, bv, op) else bv
-                v = s1[2 * q]
-                bv = v if _better(v, bv, op) else bv
-                v = s1[2 * q + 1]
-                bv = v if _better(v, bv, op) else bv
-                v = s1[2 * q + 2]
-                bv = v if _better(v, bv, op) else bv
-                v = s2[2 * q]
-                bv = v if _better(v, bv, op) else bv
-                v = s2[2 * q + 1]
-                bv = v if _better(v, bv, op) else bv
-                v = s2[2 * q + 2]
+                v = src[2 * q + 2]
                 bv = v if _better(v, bv, op) else bv
                 o[q] = bv
         else:
-            for q in range(n):
-                bv = s0[q]
-                v = s0[q + 1]
+            for q in range(q_hi - q_lo):
+                bv = src[sw * q]
+                v = src[sw * q + 1]
                 bv = v if _better(v, bv, op) else bv
-                v = s0[q + 2]
-                bv = v if _better(v, bv, op) else bv
-                v = s1[q]
-                bv = v if _better(v, bv, op) else bv
-                v = s1[q + 1]
-                bv = v if _better(v, bv, op) else bv
-                v = s1[q + 2]
-                bv = v if _better(v, bv, op) else bv
-                v = s2[q]
-                bv = v if _better(v, bv, op) else bv
-                v = s2[q + 1]
-                bv = v if _better(v, bv, op) else bv
-                v = s2[q + 2]
+                v = src[sw * q + 2]
                 bv = v if _better(v, bv, op) else bv
                 o[q] = bv
-        _k3_edges(x, acc, b, od, z0, 0, OW, q_lo, q_hi, sw, pw, op, ident)
+    else:
+        q_lo = q_hi = OW
+    for q in range(OW):                       # the few columns whose window touches padding
+        if q_lo <= q < q_hi:
+            continue
+        bv = ident
+        for l in range(3):
+            c = q * sw - pw + l
+            if 0 <= c < W:
+                v = row[c]
+                bv = v if _better(v, bv, op) else bv
+        out[q] = bv
+
+
+@njit(cache=_CACHE, nogil=True)
+def _k3_roll_cf(x, y, sh, sw, ph, pw, nchunk, op, ident, r0, r1):
+    """Max/min of 3x3 windows (2-d, no dilation, depth untouched), values only. Each input
+    row's horizontal 3-tap maxima are computed once into a rolling buffer of three rows
+    (slot = row % 3) and combined vertically in row order; with stride 2 an input row serves two
+    output rows. Grouping by rows keeps the row-major first-wins/last-NaN result exactly (the
+    selection is associative in scan order). Work item i: plane i // nchunk, a chunk of output
+    rows i % nchunk."""
+    B, D, H, W = x.shape
+    OH, OW = y.shape[2], y.shape[3]
+    rows_per = (OH + nchunk - 1) // nchunk
+    buf = np.empty((3, OW), dtype=y.dtype)
+    have = np.empty(3, dtype=np.int64)
+    for i in range(r0, r1):
+        plane = i // nchunk
+        b = plane // D
+        d = plane - b * D
+        oh0 = (i - plane * nchunk) * rows_per
+        oh1 = min(OH, oh0 + rows_per)
+        have[:] = -(1 << 40)
+        for oh in range(oh0, oh1):
+            o = y[b, d, oh]
+            z0 = oh * sh - ph
+            n = 0
+            for j in range(3):
+                r = z0 + j
+                if r < 0 or r >= H:
+                    continue
+                slot = r % 3
+                if have[slot] != r:
+                    _k3_hrow(x[b, d, r], buf[slot], sw, pw, op, ident)
+                    have[slot] = r
+                h = buf[slot]
+                if n == 0:
+                    for q in range(OW):
+                        o[q] = h[q]
+                else:
+                    for q in range(OW):
+                        v = h[q]
+                        bv = o[q]
+                        o[q] = v if _better(v, bv, op) else bv
+                n += 1
+            if n == 0:                        # a window row range wholly in padding
+                for q in range(OW):
+                    o[q] = ident
+
+
+@njit(cache=_CACHE, inline="always")
+def _k3_edge(row, q, sw, pw, op, ident):
+    """The best of the in-bounds taps of one row's window q (``ident`` when none is)."""
+    W = row.shape[0]
+    bv = ident
+    for l in range(3):
+        c = q * sw - pw + l
+        if 0 <= c < W:
+            v = row[c]
+            bv = v if _better(v, bv, op) else bv
+    return bv
+
+
+@njit(cache=_CACHE, nogil=True)
+def _k3_flat_cf(x, y, sh, sw, ph, pw, op, ident, r0, r1):
+    """Max/min of 3x3 windows, values only, one plane per work item, for ``W % sw == 0``: the
+    plane's horizontal 3-tap maxima in one flat pass over the plane seen as a single row (row
+    r's window q is flat window r*(W/sw) + q), the few windows that straddle a row's ends redone
+    tap by tap, then each output row combines its three rows' maxima in row order. With stride
+    2 the pass first splits the plane into even and odd elements, so that every loop reads
+    contiguous memory and vectorizes (a stride-2 loop did not). Grouping by rows keeps the
+    row-major first-wins/last-NaN result exactly."""
+    B, D, H, W = x.shape
+    OH, OW = y.shape[2], y.shape[3]
+    q_lo = 0
+    while q_lo < OW and q_lo * sw - pw < 0:
+        q_lo += 1
+    q_hi = OW
+    while q_hi > q_lo and (q_hi - 1) * sw - pw + 2 >= W:
+        q_hi -= 1
+    per = W // sw
+    K = H * per
+    k_lo = 0
+    while k_lo < K and k_lo * sw - pw < 0:
+        k_lo += 1
+    k_hi = K
+    while k_hi > k_lo and (k_hi - 1) * sw - pw + 2 >= H * W:
+        k_hi -= 1
+    n = k_hi - k_lo
+    hf = np.empty(K, dtype=y.dtype)
+    ev = np.empty(K + 1, dtype=y.dtype)
+    od = np.empty(K + 1, dtype=y.dtype)
+    for i in range(r0, r1):
+        b = i // D
+        d = i - b * D
+        if n > 0:
+            src = x[b, d].reshape(H * W)[k_lo * sw - pw:]
+            o = hf[k_lo:]
+            if sw == 2:
+                for k in range(n):
+                    ev[k] = src[2 * k]
+                    od[k] = src[2 * k + 1]
+                ev[n] = src[2 * n]
+                e1 = ev[1:]
+                for k in range(n):
+                    bv = ev[k]
+                    v = od[k]
+                    bv = v if _better(v, bv, op) else bv
+                    v = e1[k]
+                    o[k] = v if _better(v, bv, op) else bv
+            else:
+                for k in range(n):
+                    bv = src[sw * k]
+                    v = src[sw * k + 1]
+                    bv = v if _better(v, bv, op) else bv
+                    v = src[sw * k + 2]
+                    o[k] = v if _better(v, bv, op) else bv
+        for r in range(H):                    # windows that touch a row's ends
+            row = x[b, d, r]
+            base = r * per
+            for q in range(min(q_lo, OW)):
+                hf[base + q] = _k3_edge(row, q, sw, pw, op, ident)
+            for q in range(max(q_hi, q_lo), OW):
+                hf[base + q] = _k3_edge(row, q, sw, pw, op, ident)
+        for oh in range(OH):
+            o = y[b, d, oh]
+            z0 = oh * sh - ph
+            if z0 >= 0 and z0 + 2 < H:
+                h0 = hf[z0 * per:]
+                h1 = hf[(z0 + 1) * per:]
+                h2 = hf[(z0 + 2) * per:]
+                for q in range(OW):
+                    bv = h0[q]
+                    v = h1[q]
+                    bv = v if _better(v, bv, op) else bv
+                    v = h2[q]
+                    o[q] = v if _better(v, bv, op) else bv
+                continue
+            rows = 0
+            for j in range(3):
+                r = z0 + j
+                if r < 0 or r >= H:
+                    continue
+                h = hf[r * per:]
+                if rows == 0:
+                    for q in range(OW):
+                        o[q] = h[q]
+                else:
+                    for q in range(OW):
+                        v = h[q]
+                        bv = o[q]
+                        o[q] = v if _better(v, bv, op) else bv
+                rows += 1
+            if rows == 0:
+                for q in range(OW):
+                    o[q] = ident
 
 
 @njit(cache=_CACHE, nogil=True)
@@ -693,27 +846,6 @@ def _k3_avg_cf(x, y, geo, wtab, ch, cw, override, r0, r1):
                     if 0 <= c < W:
                         t += row[c]
             out[q] = t / (override if override != 0 else ch[oh] * cw[q])
-
-
-@njit(cache=_CACHE)
-def _k3_edges(x, acc, b, od, z0, a0, a1, skip_lo, skip_hi, sw, pw, op, ident):
-    """3x3 outputs a0 <= q < a1 of one row (skipping [skip_lo, skip_hi)) tap by tap in order,
-    with every tap's bounds checked: the few outputs whose windows touch the padding."""
-    H, W = x.shape[2], x.shape[3]
-    for q in range(a0, a1):
-        if skip_lo <= q < skip_hi:
-            continue
-        bv = ident
-        for j in range(3):
-            if z0 + j < 0 or z0 + j >= H:
-                continue
-            row = x[b, od, z0 + j]
-            for l in range(3):
-                c = q * sw - pw + l
-                if 0 <= c < W:
-                    v = row[c]
-                    bv = v if _better(v, bv, op) else bv
-        acc[q] = bv
 
 
 @njit(cache=_CACHE, nogil=True)
@@ -1152,7 +1284,7 @@ class _Pool:
             return self._executor
 
     def run(self, kernel, n, work, *args):
-        nt = min(numba.get_num_threads(), n) if work >= _SERIAL_BELOW else 1
+        nt = 1 if _serial(work) else min(numba.get_num_threads(), n)
         if nt <= 1:
             kernel(*args, 0, n)
             return
@@ -1162,6 +1294,7 @@ class _Pool:
         kernel(*args, bounds[0], bounds[1])
         for f in futures:
             f.result()
+        _last_parallel[0] = time.perf_counter()
 
 
 _pool = _Pool()
@@ -1177,7 +1310,7 @@ class _numba_threads:
     work."""
 
     def __init__(self, work: int):
-        self.serial = work < _SERIAL_BELOW and numba.get_num_threads() > 1
+        self.serial = _serial(work) and numba.get_num_threads() > 1
 
     def __enter__(self):
         _PARFOR_LOCK.acquire()
@@ -1188,6 +1321,8 @@ class _numba_threads:
     def __exit__(self, *exc):
         if self.serial:
             numba.set_num_threads(self.saved)
+        else:
+            _last_parallel[0] = time.perf_counter()
         _PARFOR_LOCK.release()
 
 
@@ -1243,8 +1378,8 @@ def _k2_fast(g: Geometry):
 
 
 def _k3_fast(g: Geometry) -> bool:
-    """Whether the 3x3 literal kernel applies: kernel 3x3 over H, W, no dilation, W stride 1 or
-    2, and depth untouched (kernel 1, stride 1, no padding: output depth = input depth, which the
+    """Whether the 3x3 kernels apply: kernel 3x3 over H, W, no dilation, W stride 1 or 2, and
+    depth untouched (kernel 1, stride 1, no padding: output depth = input depth, which the
     kernel indexes directly)."""
     if "k3" not in g._cache:
         tb = _tables(g)
@@ -1302,7 +1437,16 @@ def max_forward(x, g: Geometry, *, minimum, with_arg):
             with _numba_threads(work):
                 _best_arg_cf(x4, y4, a4, tb["geo"], tb["wtab"], tb["wfirst"], op, ident)
         elif _k3_fast(g):
-            _pool.run(_k3_cf, B * OD * OH, work, x4, y4, tb["geo"], tb["wtab"], op, ident)
+            geo = tb["geo"]
+            sh, sw, ph, pw = int(geo[4]), int(geo[5]), int(geo[10]), int(geo[11])
+            planes = B * OD
+            W, OW = tb["in3"][2], tb["out3"][2]
+            if W % sw == 0 and OW <= W // sw and planes >= 4 * numba.get_num_threads():
+                _pool.run(_k3_flat_cf, planes, work, x4, y4, sh, sw, ph, pw, op, ident)
+            else:
+                nchunk = max(1, min(OH, -(-4 * numba.get_num_threads() // max(planes, 1))))
+                _pool.run(_k3_roll_cf, planes * nchunk, work, x4, y4, sh, sw, ph, pw, nchunk,
+                          op, ident)
         else:
             _pool.run(_best_cf, B * OD * OH, work, x4, y4, tb["geo"], tb["wtab"], op, ident)
     elif _k2_fast(g) == 1 and not with_arg:
