@@ -852,34 +852,38 @@ def _k3_avg_cf(x, y, geo, wtab, ch, cw, override, r0, r1):
 def _k2_cl(x, y, op, div, r0, r1):
     """Channels-last 2x2 windows over H, W (stride 2, no padding; depth, if any, untouched:
     kernel 1, stride 1) for rows r0 .. r1-1 of N*OD*OH: max/min, or the average (op SUM)
-    divided by ``div``; vectorized over C."""
+    divided by ``div``; vectorized over C. Each output row reads its two input rows as flat
+    ``W*C`` vectors (one view per output column, not five: views cost more than a 64-channel
+    loop)."""
     OD, OH, OW, C = y.shape[1], y.shape[2], y.shape[3], y.shape[4]
+    W = x.shape[3]
+    C2 = 2 * C
     for r in range(r0, r1):
         n, od, oh = _split_row(r, OD, OH)
+        top = x[n, od, 2 * oh].reshape(W * C)
+        bot = x[n, od, 2 * oh + 1].reshape(W * C)
+        out = y[n, od, oh].reshape(OW * C)
         for ow in range(OW):
-            a0 = x[n, od, 2 * oh, 2 * ow]
-            a1 = x[n, od, 2 * oh, 2 * ow + 1]
-            a2 = x[n, od, 2 * oh + 1, 2 * ow]
-            a3 = x[n, od, 2 * oh + 1, 2 * ow + 1]
-            out = y[n, od, oh, ow]
+            t = top[ow * C2:]
+            u = bot[ow * C2:]
+            o = out[ow * C:]
             if op == SUM:
                 for c in range(C):
                     s = div[0] * 0
-                    s += a0[c]
-                    s += a1[c]
-                    s += a2[c]
-                    s += a3[c]
-                    out[c] = s / div[0]
+                    s += t[c]
+                    s += t[C + c]
+                    s += u[c]
+                    s += u[C + c]
+                    o[c] = s / div[0]
             else:
                 for c in range(C):
-                    bv = a0[c]
-                    v = a1[c]
+                    bv = t[c]
+                    v = t[C + c]
                     bv = v if _better(v, bv, op) else bv
-                    v = a2[c]
+                    v = u[c]
                     bv = v if _better(v, bv, op) else bv
-                    v = a3[c]
-                    bv = v if _better(v, bv, op) else bv
-                    out[c] = bv
+                    v = u[C + c]
+                    o[c] = v if _better(v, bv, op) else bv
 
 
 @njit(cache=_CACHE, nogil=True)
