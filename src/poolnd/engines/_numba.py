@@ -893,6 +893,35 @@ def _k2_cl(x, y, op, div, r0, r1):
 
 
 @njit(cache=_CACHE, nogil=True)
+def _k2_arg_cl(x, y, arg, op, codes, r0, r1):
+    """As _k2_cl for max/min, also recording the window-local argmax (codes[t]: tap t in the
+    argmax dtype), for the layers' forward on channels-last input."""
+    OD, OH, OW, C = y.shape[1], y.shape[2], y.shape[3], y.shape[4]
+    W = x.shape[3]
+    C2 = 2 * C
+    c0, c1, c2, c3 = codes[0], codes[1], codes[2], codes[3]
+    for r in range(r0, r1):
+        n, od, oh = _split_row(r, OD, OH)
+        top = x[n, od, 2 * oh].reshape(W * C)
+        bot = x[n, od, 2 * oh + 1].reshape(W * C)
+        out = y[n, od, oh].reshape(OW * C)
+        aout = arg[n, od, oh].reshape(OW * C)
+        for ow in range(OW):
+            t = top[ow * C2:]
+            u = bot[ow * C2:]
+            o = out[ow * C:]
+            a = aout[ow * C:]
+            for c in range(C):
+                bv = t[c]
+                at = c0
+                bv, at = _step(t[C + c], bv, at, c1, op)
+                bv, at = _step(u[c], bv, at, c2, op)
+                bv, at = _step(u[C + c], bv, at, c3, op)
+                o[c] = bv
+                a[c] = at
+
+
+@njit(cache=_CACHE, nogil=True)
 def _k2_avg_back_cf(dy, dx, kd, div, r0, r1):
     """Averages' gradient for 2x2(x2) windows, stride = kernel, no padding: every input row
     (r0 .. r1-1 of B*D*H) belongs to at most one window row, so each element is written once:
@@ -1489,6 +1518,11 @@ def max_forward(x, g: Geometry, *, minimum, with_arg):
         OD, OH, _ = tb["out3"]
         _pool.run(_k2_cl, B * OD * OH, work, xw.reshape((B,) + tb["in3"] + (T,)),
                   y.reshape((B,) + tb["out3"] + (T,)), op, np.ones(1, xw.dtype))
+    elif _k2_fast(g) == 1:
+        OD, OH, _ = tb["out3"]
+        _pool.run(_k2_arg_cl, B * OD * OH, work, xw.reshape((B,) + tb["in3"] + (T,)),
+                  y.reshape((B,) + tb["out3"] + (T,)), arg.reshape((B,) + tb["out3"] + (T,)),
+                  op, np.arange(8, dtype=adt))
     else:
         OD, OH, _ = tb["out3"]
         _pool.run(_best_cl, B * OD * OH, work, xw.reshape((B,) + tb["in3"] + (T,)),
