@@ -19,6 +19,8 @@ def test_thirty_second_example_runs():
     assert ns["y"].shape == (8, 3, 16, 16)
     assert ns["dx"].shape == ns["x"].shape
     assert ns["s"].shape == (8, 3, 16, 16)
+    assert ns["g"].shape == (8, 3, 1, 1)
+    assert ns["u"].shape == ns["x"].shape
 
 
 def test_textbook_example_output_is_the_readmes():
