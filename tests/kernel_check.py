@@ -19,6 +19,9 @@ CASES = [  # (spatial_dims, kernel, stride, padding, dilation, ceil_mode, layout
     (2, 3, 2, 1, 1, True, "NHWC"),
     (3, 2, 1, ((1, 0), (0, 1), (1, 1)), 1, False, "NDHWC"),
     (4, 2, 1, ((1, 0), (0, 1), (1, 1), (0, 0)), (1, 2, 1, 1), False, None),   # general N-d
+    (2, (2, 3), (2, 3), 0, 1, False, None),        # non-overlapping tiles
+    (2, (6, 7), 1, 0, 1, False, None),             # global: one window per plane
+    (3, (4, 5, 6), 1, 0, 1, False, None),
 ]
 SIZES = {1: (7,), 2: (6, 7), 3: (4, 5, 6), 4: (3, 4, 3, 4)}
 
@@ -63,17 +66,21 @@ def main():
 
 def values_only(rng):
     """Forward without indices (the functional ops): the literal 3x3 kernels, flat (many
-    planes) and rolling (few planes, rows split between threads), max and min."""
+    planes) and rolling (few planes, rows split between threads), and 3x3 tiles; max, min,
+    avg."""
     failures = 0
     for planes in ((1, 2), (8, 3)):
         for (h, w), stride, pad in (((7, 8), 2, 1), ((6, 9), (1, 2), ((1, 0), (0, 1))),
-                                    ((5, 5), 1, 0), ((9, 6), (3, 2), 1)):
+                                    ((5, 5), 1, 0), ((9, 6), (3, 2), 1),
+                                    ((7, 9), (3, 3), 0)):
             x = rng.integers(-3, 4, size=planes + (h, w)).astype(np.float32)
             x[0, 0, 0, 0] = np.nan
-            for mode in ("max", "min"):
+            for mode in ("max", "min", "avg"):
                 got, want = (poolnd.pool(x, mode, 3, stride, pad, spatial_dims=2, engine=e)
                              for e in ("numba", "reference"))
-                if got.tobytes() != want.tobytes():
+                same = (np.allclose(got, want, equal_nan=True) if mode == "avg"
+                        else got.tobytes() == want.tobytes())
+                if not same:
                     failures += 1
                     print("MISMATCH values-only", planes, (h, w), stride, pad, mode)
     return failures

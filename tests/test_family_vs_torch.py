@@ -289,3 +289,31 @@ def test_unpool_repeated_indices_last_write_wins(engine, rng):
     F.max_unpool2d(xt, torch.from_numpy(idx), 1).backward(
         torch.from_numpy(dy))
     np.testing.assert_array_equal(layer.backward(dy), xt.grad.numpy())
+
+
+@pytest.mark.parametrize("shape", [(4, 8, 7, 7), (2, 3, 9, 13), (2, 2, 5, 6, 7), (3, 4, 40)])
+def test_whole_plane_pools_vs_torch(engine, shape, rng):
+    """Windows that are whole planes (global pools, adaptive pools to size 1) have their own
+    kernels: values, indices (NaN, ties, signed zeros) and gradients against torch."""
+    k = len(shape) - 2
+    x = rng.integers(-2, 3, size=shape).astype(np.float32)
+    x[x == 0] = -0.0
+    x[0, 0].flat[::3] = np.abs(x[0, 0].flat[::3])
+    x[1, 1].flat[5] = np.nan
+    xt = torch.from_numpy(x)
+    y, idx = getattr(poolnd, f"adaptive_max_pool{k}d")(x, 1, True, engine=engine)
+    ty, ti = getattr(F, f"adaptive_max_pool{k}d")(xt, 1, True)
+    np.testing.assert_array_equal(idx, ti.numpy())
+    assert y.tobytes() == ty.numpy().tobytes()
+    avg = getattr(F, f"adaptive_avg_pool{k}d")
+    np.testing.assert_allclose(poolnd.global_avg_pool(x, engine=engine), avg(xt, 1).numpy(),
+                               rtol=1e-6, equal_nan=True)
+    xg = rng.standard_normal(shape).astype(np.float32)
+    for cls, fn in ((f"AdaptiveMaxPool{k}d", getattr(F, f"adaptive_max_pool{k}d")),
+                    (f"AdaptiveAvgPool{k}d", avg)):
+        layer = getattr(poolnd, cls)(1, engine=engine)
+        out = layer.forward(xg)
+        dy = rng.standard_normal(out.shape).astype(np.float32)
+        t = torch.from_numpy(xg).requires_grad_(True)
+        fn(t, 1).backward(torch.from_numpy(dy))
+        np.testing.assert_allclose(layer.backward(dy), t.grad.numpy(), rtol=1e-6, atol=1e-7)

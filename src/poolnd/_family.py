@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _args, _boxes, engines
+from . import _args, _boxes, _pool, engines
 from ._layout import Layout
 from .engines._common import acc_dtype, trunc_divide
 
@@ -71,6 +71,14 @@ def adaptive(op: str, mode: str, k: int, input, output_size, return_indices=Fals
     x, lay = _args.bind_plain(op, k, layout, input, empty="N" if mode == "max" else "NC")
     spatial = lay.spatial_shape(x.shape)
     out = tuple(L if o is None else o for o, L in zip(requested, spatial))
+    if all(o > 0 and L % o == 0 for o, L in zip(out, spatial)):
+        # equal windows that tile the input (to size 1: one per plane): exactly a fixed pool
+        # with kernel = stride = L / O, whose kernels are faster than the per-axis ones
+        tile = tuple(L // o for o, L in zip(out, spatial))
+        p = _args.normalize(op, mode, k, tile, tile, 0, 1, False, layout=lay.letters,
+                            return_indices=return_indices, engine=eng_name,
+                            torch_empty_rule="any")
+        return _pool.forward(p, x, keep=keep)
     return _box_forward(op, mode, x, lay, _boxes.adaptive(spatial, out), eng_name, eng,
                         return_indices, keep)
 
@@ -170,8 +178,11 @@ def unpool(op: str, k: int, input, indices, kernel_size, stride=None, padding=0,
     return y, Record(op, "unpool", lay, x.shape, y.shape, x.dtype, eng_name, cl, None, ic)
 
 
-def backward(rec: Record, dy):
-    """Gradient w.r.t. the input of the forward that made ``rec``."""
+def backward(rec, dy):
+    """Gradient w.r.t. the input of the forward that made ``rec`` (a :class:`Record`, or the
+    fixed-window driver's record for adaptive pools whose windows tile the input)."""
+    if isinstance(rec, _pool.Saved):
+        return _pool.backward(rec, dy)
     dy = _args.check_grad(rec.op, dy, rec.output_shape)
     dyc, _ = rec.layout.to_canonical(dy.astype(rec.dtype, copy=False),
                                      channels_last_ok=rec.channels_last)
