@@ -146,3 +146,25 @@ def test_mid_size_calls_stay_serial_only_while_the_threads_sleep(monkeypatch):
     poolnd.max_pool2d(np.tile(x, (4, 1, 1, 1)), 3, 2, 1, engine="numba")   # 16384: threads
     assert _numba._last_parallel[0] > 0 or numba.get_num_threads() == 1
     assert not _numba._serial(5_000) or numba.get_num_threads() == 1    # warm now
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_parallel_calls_work_in_a_forked_child():
+    """The worker threads of the parent do not exist in a forked child; the child must start
+    its own instead of waiting on them forever."""
+    code = (
+        "import multiprocessing as mp, numpy as np, poolnd\n"
+        "x = np.random.default_rng(0).standard_normal((16, 64, 64, 64)).astype(np.float32)\n"
+        "want = poolnd.max_pool2d(x, 3, 2, 1)\n"
+        "def child(q):\n"
+        "    q.put(bool((poolnd.max_pool2d(x, 3, 2, 1) == want).all()))\n"
+        "ctx = mp.get_context('fork')\n"
+        "q = ctx.Queue()\n"
+        "p = ctx.Process(target=child, args=(q,))\n"
+        "p.start()\n"
+        "print('child ok' if q.get(timeout=60) else 'child wrong')\n"
+        "p.join(60)\n")
+    env = dict(os.environ, POOLND_NUMBA_COLD_SERIAL_BELOW="0")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=180, env=env)
+    assert "child ok" in out.stdout, out.stdout + out.stderr[-2000:]

@@ -1681,6 +1681,18 @@ class _Pool:
 _pool = _Pool()
 
 
+def _forget_pool_in_child():
+    """A forked child has none of the parent's worker threads: start a fresh pool there
+    (otherwise its first parallel call would wait forever on threads that do not exist)."""
+    _pool._executor = None
+    _pool._size = 0
+    _pool._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_in_child)
+
+
 _PARFOR_LOCK = threading.Lock()
 
 
