@@ -239,19 +239,22 @@ def resolve_layout(op: str, layout: Layout | None, k: int, shape: tuple[int, ...
     return layout
 
 
+def check_empty(op: str, lay: Layout, shape: tuple[int, ...], allowed: str) -> None:
+    """Only the axes whose letters are in ``allowed`` may have size 0."""
+    for letter, size in zip(lay.letters, shape):
+        if size == 0 and letter not in allowed:
+            what = {"N": "batch", "C": "channel"}.get(letter, "spatial")
+            fail(op, f"input of shape {shape} (layout {lay.letters!r}) has an empty {what} "
+                     f"axis {letter!r}; only the {' and '.join(allowed)} axes may be empty")
+
+
 def bind(p: Params, input) -> tuple[np.ndarray, Layout, _geometry.Geometry]:
     """Check ``input`` against ``p``: -> (array, layout, geometry). Raises for every bad input."""
     x = check_array(p.op, input, integer_ok=p.mode != "lp")
     lay = resolve_layout(p.op, p.layout, p.k, x.shape)
     spatial = lay.spatial_shape(x.shape)
-    n, c = lay.batch_channels(x.shape)
     # PyTorch allows only an empty batch; the generic ops also allow empty channels
-    zero_ok = "NC" if p.torch_empty_rule == "any" else "N"
-    for letter, size in zip(lay.letters, x.shape):
-        if size == 0 and letter not in zero_ok:
-            what = {"N": "batch", "C": "channel"}.get(letter, "spatial")
-            fail(p.op, f"input of shape {x.shape} (layout {lay.letters!r}) has an empty {what} "
-                       f"axis {letter!r}; only the {' and '.join(zero_ok)} axes may be empty")
+    check_empty(p.op, lay, x.shape, "NC" if p.torch_empty_rule == "any" else "N")
     if p.input_at_least_kernel and any(L < kk for L, kk in zip(spatial, p.kernel)):
         fail(p.op, f"input spatial size {spatial} must be at least kernel_size={p.kernel} in every "
                    f"dim (PyTorch's rule for this op)")
@@ -309,11 +312,7 @@ def bind_plain(op: str, k: int, layout, input, *, empty: str = "N", integer_ok: 
     lay_parsed = parse_layout(op, layout, k)
     x = check_array(op, input, integer_ok=integer_ok)
     lay = resolve_layout(op, lay_parsed, k, x.shape)
-    for letter, size in zip(lay.letters, x.shape):
-        if size == 0 and letter not in empty:
-            what = {"N": "batch", "C": "channel"}.get(letter, "spatial")
-            fail(op, f"input of shape {x.shape} (layout {lay.letters!r}) has an empty {what} "
-                     f"axis {letter!r}; only the {' and '.join(empty)} axes may be empty")
+    check_empty(op, lay, x.shape, empty)
     return x, lay
 
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from . import _args, _boxes, _pool, engines
 from ._layout import Layout
-from .engines._common import acc_dtype, trunc_divide
+from .engines._common import acc_dtype, divide
 
 
 @dataclass(frozen=True, eq=False)
@@ -36,14 +36,6 @@ def _engine(engine):
     return name, engines.get(name)
 
 
-def _divide(s: np.ndarray, counts: np.ndarray, dtype) -> np.ndarray:
-    """Window sums / window counts: floats in the accumulation dtype, integers truncated toward
-    zero (PyTorch's integer average)."""
-    if np.dtype(dtype).kind in "iu":
-        return trunc_divide(s, counts).astype(dtype)
-    return (s / counts.astype(s.dtype)).astype(dtype, copy=False)
-
-
 def _box_forward(op, kind, x, lay, boxes, eng_name, eng, return_indices, keep, cl_ok=True):
     xc, cl = lay.to_canonical(x, channels_last_ok=cl_ok and eng.channels_last)
     idx = None
@@ -51,7 +43,7 @@ def _box_forward(op, kind, x, lay, boxes, eng_name, eng, return_indices, keep, c
         if kind == "max":
             yc, idx = eng.box_max(xc, boxes, with_arg=return_indices or keep)
         else:
-            yc = _divide(eng.box_sum(xc, boxes), boxes.counts()[..., None], x.dtype)
+            yc = divide(eng.box_sum(xc, boxes), boxes.counts()[..., None], x.dtype)
     y = lay.from_canonical(yc, x.shape, cl)
     result = (y, lay.from_canonical(idx, x.shape, cl)) if return_indices else y
     if not keep:
@@ -192,7 +184,7 @@ def backward(rec, dy):
             dxc = eng.scatter_add(dyc, rec.idx, rec.boxes.in_size)
         elif rec.kind == "avg":
             acc = acc_dtype(rec.dtype)
-            share = _divide(dyc.astype(acc), rec.boxes.counts()[..., None], acc)
+            share = divide(dyc.astype(acc), rec.boxes.counts()[..., None], acc)
             dxc = eng.box_spread(share, rec.boxes).astype(rec.dtype, copy=False)
         else:
             dxc = eng.gather(dyc, rec.idx)

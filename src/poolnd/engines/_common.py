@@ -39,3 +39,11 @@ def trunc_divide(s: np.ndarray, d) -> np.ndarray:
     q = np.floor_divide(s, d)
     fix = (q * d != s) & ((s < 0) != (np.asarray(d) < 0))
     return q + fix
+
+
+def divide(s: np.ndarray, d, dtype) -> np.ndarray:
+    """Sums ``s`` (accumulation dtype, overwritten) / divisors ``d`` -> ``dtype``: floats divide
+    in the accumulation dtype, integers truncate toward zero (PyTorch's integer average)."""
+    if np.dtype(dtype).kind in "iu":
+        return trunc_divide(s, d).astype(dtype)
+    return np.divide(s, np.asarray(d).astype(s.dtype), out=s).astype(dtype, copy=False)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._geometry import Geometry
-from ._common import acc_dtype, arg_dtype, identity, trunc_divide
+from ._common import acc_dtype, arg_dtype, divide, identity
 
 name = "numpy"
 channels_last = True        # pools (N, *spatial, C) arrays in place
@@ -77,24 +77,17 @@ def _divisor(g: Geometry, count_include_pad, divisor_override):
     return g.divisor(count_include_pad)[..., None]
 
 
-def _divide(s, div, dtype):
-    if np.dtype(dtype).kind in "iu":
-        return trunc_divide(s, div).astype(dtype)
-    acc = s.dtype
-    return np.divide(s, np.asarray(div).astype(acc), out=s).astype(dtype, copy=False)
-
-
 def avg_forward(x, g: Geometry, *, count_include_pad, divisor_override):
     s = np.zeros((x.shape[0],) + g.out_size + x.shape[-1:], dtype=acc_dtype(x.dtype))
     for _, osl, isl in g.tap_slices():
         block = s[_ALL + osl]
         np.add(block, x[_ALL + isl], out=block, casting="unsafe")
-    return _divide(s, _divisor(g, count_include_pad, divisor_override), x.dtype)
+    return divide(s, _divisor(g, count_include_pad, divisor_override), x.dtype)
 
 
 def avg_backward(dy, g: Geometry, *, count_include_pad, divisor_override):
     acc = acc_dtype(dy.dtype)
-    share = _divide(dy.astype(acc), _divisor(g, count_include_pad, divisor_override), acc)
+    share = divide(dy.astype(acc), _divisor(g, count_include_pad, divisor_override), acc)
     dx = np.zeros((dy.shape[0],) + g.in_size + dy.shape[-1:], dtype=acc)
     for _, osl, isl in g.tap_slices():
         block = dx[_ALL + isl]
