@@ -610,48 +610,76 @@ def _k2_3d(x, y, op, div):
                 yr[q] = bv
 
 
+@njit(cache=_CACHE, inline="always")
+def _inside(n_out, n_in, s, p, k):
+    """(lo, hi): outputs lo <= o < hi have their window [o*s - p, o*s - p + k) inside
+    [0, n_in); the others touch the padding or the end."""
+    lo = 0
+    while lo < n_out and lo * s - p < 0:
+        lo += 1
+    hi = n_out
+    while hi > lo and (hi - 1) * s - p + k > n_in:
+        hi -= 1
+    return lo, hi
+
+
+@njit(cache=_CACHE, inline="always")
+def _into(o, h, first, op):
+    """Row ``h`` into accumulator row ``o`` in scan order: a copy first, then the running best
+    (or sum, op SUM)."""
+    if first:
+        for q in range(o.shape[0]):
+            o[q] = h[q]
+    elif op == SUM:
+        for q in range(o.shape[0]):
+            o[q] += h[q]
+    else:
+        for q in range(o.shape[0]):
+            v = h[q]
+            bv = o[q]
+            o[q] = v if _better(v, bv, op) else bv
+
+
+@njit(cache=_CACHE, inline="always")
+def _k3_edge(row, q, sw, pw, op, ident):
+    """The best of the in-bounds taps of one row's window q (``ident`` when none is)."""
+    W = row.shape[0]
+    bv = ident
+    for l in range(3):
+        c = q * sw - pw + l
+        if 0 <= c < W:
+            v = row[c]
+            bv = v if _better(v, bv, op) else bv
+    return bv
+
+
 @njit(cache=_CACHE)
-def _k3_hrow(row, out, sw, pw, op, ident):
+def _k3_hrow(row, out, q_lo, q_hi, sw, pw, op, ident):
     """out[q] = best of the in-bounds taps row[q*sw - pw + l], l = 0, 1, 2, in order (``ident``
-    when none is in bounds): one input row's horizontal 3-tap maxima."""
-    W, OW = row.shape[0], out.shape[0]
-    q_lo = 0
-    while q_lo < OW and q_lo * sw - pw < 0:
-        q_lo += 1
-    q_hi = OW
-    while q_hi > q_lo and (q_hi - 1) * sw - pw + 2 >= W:
-        q_hi -= 1
+    when none is in bounds): one input row's horizontal 3-tap maxima. Windows q_lo <= q < q_hi
+    lie inside the row."""
+    OW = out.shape[0]
     if q_hi > q_lo:
         src = row[q_lo * sw - pw:]
-        o = out[q_lo:]
+        o = out[q_lo:q_hi]
         if sw == 2:
             for q in range(q_hi - q_lo):
                 bv = src[2 * q]
                 v = src[2 * q + 1]
                 bv = v if _better(v, bv, op) else bv
                 v = src[2 * q + 2]
-                bv = v if _better(v, bv, op) else bv
-                o[q] = bv
+                o[q] = v if _better(v, bv, op) else bv
         else:
             for q in range(q_hi - q_lo):
                 bv = src[sw * q]
                 v = src[sw * q + 1]
                 bv = v if _better(v, bv, op) else bv
                 v = src[sw * q + 2]
-                bv = v if _better(v, bv, op) else bv
-                o[q] = bv
-    else:
-        q_lo = q_hi = OW
-    for q in range(OW):                       # the few columns whose window touches padding
-        if q_lo <= q < q_hi:
-            continue
-        bv = ident
-        for l in range(3):
-            c = q * sw - pw + l
-            if 0 <= c < W:
-                v = row[c]
-                bv = v if _better(v, bv, op) else bv
-        out[q] = bv
+                o[q] = v if _better(v, bv, op) else bv
+    for q in range(q_lo):                     # the few columns whose window touches padding
+        out[q] = _k3_edge(row, q, sw, pw, op, ident)
+    for q in range(q_hi, OW):
+        out[q] = _k3_edge(row, q, sw, pw, op, ident)
 
 
 @njit(cache=_CACHE, nogil=True)
@@ -664,6 +692,7 @@ def _k3_roll_cf(x, y, sh, sw, ph, pw, nchunk, op, ident, r0, r1):
     rows i % nchunk."""
     B, D, H, W = x.shape
     OH, OW = y.shape[2], y.shape[3]
+    q_lo, q_hi = _inside(OW, W, sw, pw, 3)
     rows_per = (OH + nchunk - 1) // nchunk
     buf = np.empty((3, OW), dtype=y.dtype)
     have = np.empty(3, dtype=np.int64)
@@ -684,34 +713,12 @@ def _k3_roll_cf(x, y, sh, sw, ph, pw, nchunk, op, ident, r0, r1):
                     continue
                 slot = r % 3
                 if have[slot] != r:
-                    _k3_hrow(x[b, d, r], buf[slot], sw, pw, op, ident)
+                    _k3_hrow(x[b, d, r], buf[slot], q_lo, q_hi, sw, pw, op, ident)
                     have[slot] = r
-                h = buf[slot]
-                if n == 0:
-                    for q in range(OW):
-                        o[q] = h[q]
-                else:
-                    for q in range(OW):
-                        v = h[q]
-                        bv = o[q]
-                        o[q] = v if _better(v, bv, op) else bv
+                _into(o, buf[slot], n == 0, op)
                 n += 1
             if n == 0:                        # a window row range wholly in padding
-                for q in range(OW):
-                    o[q] = ident
-
-
-@njit(cache=_CACHE, inline="always")
-def _k3_edge(row, q, sw, pw, op, ident):
-    """The best of the in-bounds taps of one row's window q (``ident`` when none is)."""
-    W = row.shape[0]
-    bv = ident
-    for l in range(3):
-        c = q * sw - pw + l
-        if 0 <= c < W:
-            v = row[c]
-            bv = v if _better(v, bv, op) else bv
-    return bv
+                o[:] = ident
 
 
 @njit(cache=_CACHE, nogil=True)
@@ -725,20 +732,10 @@ def _k3_flat_cf(x, y, sh, sw, ph, pw, op, ident, r0, r1):
     row-major first-wins/last-NaN result exactly."""
     B, D, H, W = x.shape
     OH, OW = y.shape[2], y.shape[3]
-    q_lo = 0
-    while q_lo < OW and q_lo * sw - pw < 0:
-        q_lo += 1
-    q_hi = OW
-    while q_hi > q_lo and (q_hi - 1) * sw - pw + 2 >= W:
-        q_hi -= 1
+    q_lo, q_hi = _inside(OW, W, sw, pw, 3)
     per = W // sw
     K = H * per
-    k_lo = 0
-    while k_lo < K and k_lo * sw - pw < 0:
-        k_lo += 1
-    k_hi = K
-    while k_hi > k_lo and (k_hi - 1) * sw - pw + 2 >= H * W:
-        k_hi -= 1
+    k_lo, k_hi = _inside(K, H * W, sw, pw, 3)
     n = k_hi - k_lo
     hf = np.empty(K, dtype=y.dtype)
     ev = np.empty(K + 1, dtype=y.dtype)
@@ -771,9 +768,9 @@ def _k3_flat_cf(x, y, sh, sw, ph, pw, op, ident, r0, r1):
         for r in range(H):                    # windows that touch a row's ends
             row = x[b, d, r]
             base = r * per
-            for q in range(min(q_lo, OW)):
+            for q in range(q_lo):
                 hf[base + q] = _k3_edge(row, q, sw, pw, op, ident)
-            for q in range(max(q_hi, q_lo), OW):
+            for q in range(q_hi, OW):
                 hf[base + q] = _k3_edge(row, q, sw, pw, op, ident)
         for oh in range(OH):
             o = y[b, d, oh]
@@ -792,21 +789,11 @@ def _k3_flat_cf(x, y, sh, sw, ph, pw, op, ident, r0, r1):
             rows = 0
             for j in range(3):
                 r = z0 + j
-                if r < 0 or r >= H:
-                    continue
-                h = hf[r * per:]
-                if rows == 0:
-                    for q in range(OW):
-                        o[q] = h[q]
-                else:
-                    for q in range(OW):
-                        v = h[q]
-                        bv = o[q]
-                        o[q] = v if _better(v, bv, op) else bv
-                rows += 1
+                if 0 <= r < H:
+                    _into(o, hf[r * per:], rows == 0, op)
+                    rows += 1
             if rows == 0:
-                for q in range(OW):
-                    o[q] = ident
+                o[:] = ident
 
 
 @njit(cache=_CACHE, nogil=True)
@@ -1231,6 +1218,28 @@ def _back_nd(g, arg, dx, pos, kern, outsh, instr, with_arg, r0, r1):
 # non-overlapping windows (stride = kernel, no padding or dilation): downsampling
 # ----------------------------------------------------------------------------------------------
 
+@njit(cache=_CACHE, inline="always")
+def _tile_pass(src, h, n, kw, op, zero):
+    """h[m] = reduction of src[m*kw : m*kw + kw] for m < n, taps outermost (n-long loops):
+    the running best in tap order, or the sum from ``zero`` (op SUM)."""
+    if op == SUM:
+        for m in range(n):
+            h[m] = zero + src[m * kw]
+        for j in range(1, kw):
+            a = src[j:]
+            for m in range(n):
+                h[m] += a[m * kw]
+    else:
+        for m in range(n):
+            h[m] = src[m * kw]
+        for j in range(1, kw):
+            a = src[j:]
+            for m in range(n):
+                v = a[m * kw]
+                bv = h[m]
+                h[m] = v if _better(v, bv, op) else bv
+
+
 @njit(cache=_CACHE, nogil=True)
 def _tiles_cf(x, y, kh, kw, op, div, r0, r1):
     """Max/min, or the average (op SUM, divided by div[0]), of kh x kw tiles (stride = kernel,
@@ -1241,65 +1250,20 @@ def _tiles_cf(x, y, kh, kw, op, div, r0, r1):
     B, D, H, W = x.shape
     OH, OW = y.shape[2], y.shape[3]
     rows = OH * kh
-    M = rows * OW
-    hf = np.empty(M, dtype=y.dtype)
+    hf = np.empty(rows * OW, dtype=y.dtype)
     zero = div[0] * 0
     for i in range(r0, r1):
         b = i // D
         d = i - b * D
         if W == OW * kw:
-            xf = x[b, d].reshape(H * W)
-            if op == SUM:
-                for m in range(M):
-                    hf[m] = zero + xf[m * kw]
-                for j in range(1, kw):
-                    src = xf[j:]
-                    for m in range(M):
-                        hf[m] += src[m * kw]
-            else:
-                for m in range(M):
-                    hf[m] = xf[m * kw]
-                for j in range(1, kw):
-                    src = xf[j:]
-                    for m in range(M):
-                        v = src[m * kw]
-                        bv = hf[m]
-                        hf[m] = v if _better(v, bv, op) else bv
+            _tile_pass(x[b, d].reshape(H * W), hf, rows * OW, kw, op, zero)
         else:
             for r in range(rows):
-                row = x[b, d, r]
-                h = hf[r * OW:]
-                if op == SUM:
-                    for q in range(OW):
-                        h[q] = zero + row[q * kw]
-                    for j in range(1, kw):
-                        src = row[j:]
-                        for q in range(OW):
-                            h[q] += src[q * kw]
-                else:
-                    for q in range(OW):
-                        h[q] = row[q * kw]
-                    for j in range(1, kw):
-                        src = row[j:]
-                        for q in range(OW):
-                            v = src[q * kw]
-                            bv = h[q]
-                            h[q] = v if _better(v, bv, op) else bv
+                _tile_pass(x[b, d, r], hf[r * OW:], OW, kw, op, zero)
         for oh in range(OH):
             o = y[b, d, oh]
-            h = hf[oh * kh * OW:]
-            for q in range(OW):
-                o[q] = h[q]
-            for ii in range(1, kh):
-                h = hf[(oh * kh + ii) * OW:]
-                if op == SUM:
-                    for q in range(OW):
-                        o[q] += h[q]
-                else:
-                    for q in range(OW):
-                        v = h[q]
-                        bv = o[q]
-                        o[q] = v if _better(v, bv, op) else bv
+            for ii in range(kh):
+                _into(o, hf[(oh * kh + ii) * OW:], ii == 0, op)
             if op == SUM:
                 for q in range(OW):
                     o[q] = o[q] / div[0]
