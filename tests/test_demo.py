@@ -19,12 +19,15 @@ from poolnd.demo import data, net  # noqa: E402
 
 
 def test_quick_demo_end_to_end(tmp_path):
+    """The installed command, its output captured (stderr not a terminal): the table, the
+    figure, and no progress bar in the captured stderr without any --no-progress."""
     fig = tmp_path / "demo.png"
     script = shutil.which("poolnd")            # the installed command; else python -m poolnd
     command = [script] if script else [sys.executable, "-m", "poolnd"]
-    out = subprocess.run(command + ["demo", "--quick", "--no-progress", "--out", str(fig)],
+    out = subprocess.run(command + ["demo", "--quick", "--out", str(fig)],
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
+    assert "epoch" not in out.stderr and "\r" not in out.stderr, out.stderr[-2000:]
     rows = [line for line in out.stdout.splitlines() if line.startswith("| with")]
     assert len(rows) == 2
     for row in rows:
@@ -173,4 +176,6 @@ def test_demo_without_the_extra_says_how_to_install(capsys, monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "matplotlib" else real(name, *a))
     assert main(["demo", "--quick"]) == 1
-    assert "pip install 'poolnd[demo]'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "pip install 'poolnd[demo]'" in err and "matplotlib" in err
+    assert err.startswith("poolnd demo: ") and err.count("poolnd demo") == 1, err

