@@ -1,7 +1,8 @@
 """poolnd: pooling layers for NumPy.
 
 Every pooling op of PyTorch (with its numbers), in any number of spatial dims and any axis layout,
-forward and backward. Public names only; nothing heavy is imported here.
+forward and backward (``vjp(op, x, ...)`` for any functional op, or a layer's ``backward``).
+Public names only; nothing heavy is imported here.
 
 >>> import numpy as np, poolnd
 >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
@@ -11,6 +12,7 @@ array([[[[ 5.,  7.],
 """
 from ._indices import indices_from_flat, indices_to_flat
 from ._pool import pool
+from ._vjp import vjp
 from .functional import (adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_avg_pool3d,
                          adaptive_max_pool1d, adaptive_max_pool2d, adaptive_max_pool3d,
                          adaptive_pool, avg_pool1d, avg_pool2d, avg_pool3d,
@@ -25,7 +27,7 @@ from .layers import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d, Ad
 __version__ = "0.1.0"
 
 __all__ = [
-    "pool", "Pool",
+    "pool", "Pool", "vjp",
     "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
     "global_max_pool", "global_avg_pool",
     "lp_pool1d", "lp_pool2d", "lp_pool3d",

@@ -16,20 +16,28 @@ __all__ = ["max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d",
            "fractional_max_pool2d", "fractional_max_pool3d"]
 
 
-def _max(name, k, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices,
-         layout, engine):
-    p = _args.normalize(name, "max", k, kernel_size, stride, padding, dilation, ceil_mode,
-                        layout=layout, return_indices=return_indices, engine=engine)
-    return _pool.forward(p, input)
+def max_params(name, k, kernel_size, stride, padding, dilation, ceil_mode, return_indices,
+               layout, engine):
+    """The normalized call of ``max_pool{k}d`` (also built by its layer and by ``vjp``)."""
+    return _args.normalize(name, "max", k, kernel_size, stride, padding, dilation, ceil_mode,
+                           layout=layout, return_indices=return_indices, engine=engine)
 
 
-def _avg(name, k, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
-         divisor_override, dilation, layout, engine):
-    p = _args.normalize(name, "avg", k, kernel_size, stride, padding, dilation, ceil_mode,
-                        layout=layout, count_include_pad=count_include_pad,
-                        divisor_override=divisor_override, engine=engine,
-                        input_at_least_kernel=k == 3)
-    return _pool.forward(p, input)
+def avg_params(name, k, kernel_size, stride, padding, ceil_mode, count_include_pad,
+               divisor_override, dilation, layout, engine):
+    """The normalized call of ``avg_pool{k}d`` (also built by its layer and by ``vjp``)."""
+    return _args.normalize(name, "avg", k, kernel_size, stride, padding, dilation, ceil_mode,
+                           layout=layout, count_include_pad=count_include_pad,
+                           divisor_override=divisor_override, engine=engine,
+                           input_at_least_kernel=k == 3)
+
+
+def _max(name, k, input, *args):
+    return _pool.forward(max_params(name, k, *args), input)
+
+
+def _avg(name, k, input, *args):
+    return _pool.forward(avg_params(name, k, *args), input)
 
 
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
@@ -112,6 +120,7 @@ def global_avg_pool(input, *, spatial_dims=None, layout=None, engine=None):
 
 
 def lp_params(name, k, norm_type, kernel_size, stride, ceil_mode, dilation, layout, engine):
+    """The normalized call of ``lp_pool{k}d`` (also built by its layer and by ``vjp``)."""
     return _args.normalize(name, "lp", k, kernel_size, stride, 0, dilation, ceil_mode,
                            layout=layout, norm_type=norm_type, engine=engine)
 
