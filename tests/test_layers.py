@@ -1,5 +1,5 @@
-"""The layer contract: forward/backward shapes, dtypes and layouts, a saved record that each forward
-overwrites, a clear error without one, a repr that shows the constructor call, pickling."""
+"""The layer contract: forward/backward shapes, dtypes and layouts, a saved pullback that each
+forward overwrites, a clear error without one, torch's repr, read-only attributes, pickling."""
 import pickle
 
 import numpy as np
@@ -50,14 +50,25 @@ def test_constructor_validates_arguments():
         poolnd.AvgPool3d("3")
 
 
-def test_repr_shows_the_constructor_call():
+def test_repr_is_torch_s_with_poolnd_s_own_arguments_appended():
     assert repr(poolnd.MaxPool2d(3, stride=2, padding=1)) == \
-        "MaxPool2d(3, stride=2, padding=1)"
+        "MaxPool2d(kernel_size=3, stride=2, padding=1, dilation=1, ceil_mode=False)"
     assert repr(poolnd.AvgPool1d(2, count_include_pad=False, layout="NWC")) == \
-        "AvgPool1d(2, count_include_pad=False, layout='NWC')"
-    assert repr(poolnd.Pool("sum", 2, spatial_dims=4)) == "Pool('sum', 2, spatial_dims=4)"
-    layer = eval("poolnd." + repr(poolnd.MaxPool3d((1, 2, 2), dilation=2)))
+        "AvgPool1d(kernel_size=(2,), stride=(2,), padding=(0,), layout='NWC')"
+    assert repr(poolnd.Pool("sum", 2, spatial_dims=4)) == \
+        "Pool(mode='sum', kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False, " \
+        "spatial_dims=4)"
+    layer = eval("poolnd." + repr(poolnd.MaxPool3d((1, 2, 2), dilation=2, layout="NDHWC")))
     assert isinstance(layer, poolnd.MaxPool3d)
+    assert (layer.kernel_size, layer.dilation, layer.layout) == ((1, 2, 2), 2, "NDHWC")
+
+
+def test_attributes_are_read_only_with_a_clear_error():
+    layer = poolnd.MaxPool2d(3)
+    with pytest.raises(AttributeError, match=r"MaxPool2d: stride=1 cannot be set"):
+        layer.stride = 1
+    assert layer.stride == 3
+    assert not hasattr(poolnd.AdaptiveAvgPool2d(2), "stride")
 
 
 def test_layers_pickle_with_their_record(rng):
@@ -79,4 +90,4 @@ def test_max_record_is_compact(rng):
     """The layer keeps a window-local argmax in the smallest int dtype, not int64 indices."""
     layer = poolnd.MaxPool2d(3, stride=2)
     layer.forward(rng.standard_normal((2, 3, 9, 9)))
-    assert layer._saved.arg.dtype == np.int8
+    assert layer._pullback._record.arg.dtype == np.int8
