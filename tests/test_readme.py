@@ -4,6 +4,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 
 
@@ -46,3 +48,75 @@ def test_readme_demo_table_has_the_demos_columns():
     header = format_table([]).splitlines()[0]
     assert table.splitlines()[0] == header
     assert len(table.strip().splitlines()) == 4 and len(SHIFTS) == 5
+
+
+def test_readme_links_work_on_an_index_page():
+    """A package index shows the README without the repository around it: every link and image
+    is an absolute URL or an anchor in the page (paths are named as text instead)."""
+    readme = _readme()
+    targets = re.findall(r"\]\(([^)\s]+)[^)]*\)", readme)                  # [text](target)
+    targets += re.findall(r"^\s*\[[^\]]+\]:\s*(\S+)", readme, re.M)        # [ref]: target
+    targets += re.findall(r"<(?:img|a)\b[^>]*(?:src|href)=\"([^\"]+)\"", readme)
+    relative = [t for t in targets if not re.match(r"(https?://|#)", t)]
+    assert relative == []
+
+
+def _demo_parser():
+    from poolnd.cli import build_parser
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")         # noqa: SLF001
+    return sub.choices["demo"]
+
+
+def test_readme_lists_every_demo_option():
+    readme = _readme()
+    setup = readme[readme.index("## Set up on a fresh machine"):]
+    setup = setup[:setup.index("\n## ")]
+    for action in _demo_parser()._actions:                                  # noqa: SLF001
+        for option in action.option_strings:
+            if option not in ("-h", "--help"):
+                assert re.search(rf"(?<![\w-]){option}(?![\w-])", setup), option
+    assert "--version" in setup
+
+
+def _readme_table():
+    table = re.search(r"<!-- demo:start -->\n(.*?)<!-- demo:end -->", _readme(), re.S).group(1)
+    return [[c.strip() for c in line.strip().strip("|").split("|")]
+            for line in table.strip().splitlines()[2:]]
+
+
+def test_readme_demo_parameters_are_the_networks():
+    """The machine-independent column: the parameter counts of the two networks."""
+    import numpy as np
+    from poolnd.demo import net
+    counts = {row[0]: row[1] for row in _readme_table()}
+    for name, pooling in (("with pooling", True), ("without pooling", False)):
+        model = net.build(pooling, 28, np.random.default_rng(0), engine="numpy")
+        assert counts[name] == f"{model.n_params():,}"
+
+
+def test_readme_names_the_default_figure_path():
+    from poolnd.cli import DEFAULT_FIGURE
+    demo = _readme()[_readme().index("## The demo"):]
+    assert f"`{DEFAULT_FIGURE}`" in demo and "docs/demo.png" in demo
+    assert os.path.exists(os.path.join(ROOT, "docs", "demo.png"))
+
+
+@pytest.mark.skipif(os.environ.get("POOLND_CHECK_DEMO_TABLE") != "1",
+                    reason="runs the full default demo (about a minute on 2 cores); "
+                           "set POOLND_CHECK_DEMO_TABLE=1")
+def test_readme_demo_table_is_what_the_default_demo_prints(tmp_path):
+    """Every column but the seconds: ``poolnd demo`` with its defaults (seed 0) prints the
+    README's table. The accuracies repeat exactly on the machine that made the table; another
+    CPU's BLAS kernels may move them, so this check is opt-in."""
+    out = subprocess.run([sys.executable, "-m", "poolnd", "demo", "--no-progress", "--out",
+                          str(tmp_path / "demo.png")], capture_output=True, text=True,
+                         timeout=1200)
+    assert out.returncode == 0, out.stderr[-2000:]
+    printed = [[c.strip() for c in line.strip("|").split("|")]
+               for line in out.stdout.splitlines() if line.startswith("| with")]
+
+    def without_seconds(rows):
+        return [row[:2] + row[3:] for row in rows]
+
+    assert without_seconds(printed) == without_seconds(_readme_table())
