@@ -227,7 +227,8 @@ class Pool(_FixedLayer):
     >>> import numpy as np, poolnd
     >>> layer = poolnd.Pool("min", 2, spatial_dims=1)
     >>> layer
-    Pool(mode='min', kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False, spatial_dims=1)
+    Pool(mode='min', kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False,
+         spatial_dims=1)
     >>> layer.forward(np.array([[[3.0, 1.0, 2.0, 5.0]]]))
     array([[[1., 2.]]])
     >>> layer.backward(np.array([[[10.0, 20.0]]]))
