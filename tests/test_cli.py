@@ -73,6 +73,7 @@ CLOSED_PIPE_COMMANDS = {
     "info": ["info"],
     "help": ["--help"],
     "bench": ["bench", "--quick", "--engines", "numpy", "--repeats", "1", "--no-torch"],
+    "demo": ["demo", "--quick", "--epochs", "1", "--engine", "numpy", "--out", os.devnull],
 }
 
 
@@ -82,6 +83,9 @@ def test_closed_pipe_exits_quietly(name, buffered):
     """``poolnd info | head -3``: the reader is gone before the command writes. No traceback,
     no "Exception ignored" from the flush at exit, and the status a Unix tool killed by SIGPIPE
     reports (128 + 13). Unbuffered, the first print fails; buffered, the final flush does."""
+    if name == "demo":
+        for module in ("matplotlib", "tqdm", "mlxtend"):
+            pytest.importorskip(module)
     env = dict(os.environ)
     env.pop("PYTHONUNBUFFERED", None)
     if not buffered:

@@ -103,7 +103,7 @@ def test_readme_names_the_default_figure_path():
 
 
 @pytest.mark.skipif(os.environ.get("POOLND_CHECK_DEMO_TABLE") != "1",
-                    reason="runs the full default demo (about a minute on 2 cores); "
+                    reason="runs the full default demo (1-3 minutes on 2 cores); "
                            "set POOLND_CHECK_DEMO_TABLE=1")
 def test_readme_demo_table_is_what_the_default_demo_prints(tmp_path):
     """Every column but the seconds: ``poolnd demo`` with its defaults (seed 0) prints the

@@ -164,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """Run the command on ``argv`` (default ``sys.argv[1:]``) and return its exit status."""
     try:
         try:
             return _main(argv)
