@@ -90,4 +90,4 @@ def test_max_record_is_compact(rng):
     """The layer keeps a window-local argmax in the smallest int dtype, not int64 indices."""
     layer = poolnd.MaxPool2d(3, stride=2)
     layer.forward(rng.standard_normal((2, 3, 9, 9)))
-    assert layer._pullback._record.arg.dtype == np.int8
+    assert layer._saved.arg.dtype == np.int8

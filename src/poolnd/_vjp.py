@@ -1,21 +1,22 @@
 """The stateless backward: ``vjp(op, x, *args, **kwargs) -> (y, pullback)``.
 
 One path makes every gradient, for the functional ops and for the layers alike: a driver runs the
-forward with ``keep=True`` and hands back its record (``_pool.Saved`` or ``_family.Record``);
-:func:`run` freezes that record (a frozen dataclass; no array in it is shared with the caller) and
-wraps it in a :class:`Pullback`. A layer's ``forward`` calls :func:`run` and stores the pullback;
-its ``backward`` calls it. Nothing else is stored anywhere, so any number of pullbacks may be
-alive, called in any order, from any thread.
+forward with ``keep=True`` and hands back its record (``_pool.Saved`` or ``_family.Record``, frozen
+dataclasses that own their arrays: none is a view of the caller's input, indices or results);
+:func:`run` wraps it in a :class:`Pullback`. A layer's ``forward`` calls :func:`run` and stores
+the pullback; its ``backward`` calls it. Nothing else is stored anywhere, so any number of
+pullbacks may be alive, called in any order, from any thread.
 
 :func:`vjp` binds the op's own signature and looks the op up in one table, from the public
 function to its normalized call; the argument checks stay where the op's front end has them.
+Three front ends live in the drivers and have no ``keep=True`` form yet: :func:`pool_params`
+makes the ``_args.normalize`` call of ``_pool.pool``, the global pools' builder the two lines of
+``_pool.global_pool``, and ``adaptive_pool`` is called once for its own checks before the
+recorded call (a second forward) until ``_family.adaptive_pool`` has a ``keep`` form.
 """
 from __future__ import annotations
 
-import dataclasses
 import inspect
-
-import numpy as np
 
 from . import _args, _family, _pool
 from . import functional as F
@@ -51,48 +52,19 @@ class Pullback:
         return f"<Pullback of {op}: dy {r.output_shape} -> dx {r.input_shape} {r.dtype}>"
 
 
-def _caller_arrays(values):
-    """The NumPy arrays among ``values`` (one level into tuples): what the caller can write to."""
-    out = []
-    for v in values:
-        for a in (v if isinstance(v, tuple) else (v,)):
-            if isinstance(a, np.ndarray):
-                out.append(a)
-    return out
-
-
-def _frozen(a, caller):
-    """``a`` itself when it shares no memory with a caller's array, else a copy. (Not made
-    read-only: Numba would compile every kernel again for read-only arrays.)"""
-    return a.copy() if any(np.may_share_memory(a, c) for c in caller) else a
-
-
-def _freeze(record, caller):
-    """The record with every array field (or tuple of arrays) frozen against ``caller``: later
-    in-place changes to the input, the indices or the results never reach the gradient."""
-    changes = {}
-    for f in dataclasses.fields(record):
-        v = getattr(record, f.name)
-        if isinstance(v, np.ndarray):
-            changes[f.name] = _frozen(v, caller)
-        elif isinstance(v, tuple) and v and all(isinstance(a, np.ndarray) for a in v):
-            changes[f.name] = tuple(_frozen(a, caller) for a in v)
-    return dataclasses.replace(record, **changes) if changes else record
-
-
 def run(driver, *args, **kwargs):
     """``driver(*args, **kwargs, keep=True)`` -> ``(result, Pullback)``: the one place where a
     forward record becomes a backward, for :func:`vjp` and for every layer."""
     result, record = driver(*args, **kwargs, keep=True)
-    caller = _caller_arrays((*args, *kwargs.values(), result))
-    return result, Pullback(_freeze(record, caller))
+    return result, Pullback(record)
 
 
 def pool_params(op, mode, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, *,
                 spatial_dims, layout=None, return_indices=False, count_include_pad=True,
                 divisor_override=None, norm_type=None, engine=None):
     """The normalized call of :func:`poolnd.pool` (``op`` names it in errors: "pool", "Pool").
-    The same ``_args.normalize`` call as ``_pool.pool`` makes; see the module notes."""
+    The same ``_args.normalize`` call as ``_pool.pool`` makes (see the module notes); the
+    ``Pool`` layer builds it too."""
     return _args.normalize(op, mode, spatial_dims, kernel_size, stride, padding, dilation,
                            ceil_mode, layout=layout, return_indices=return_indices,
                            count_include_pad=count_include_pad,

@@ -87,6 +87,11 @@ class _Layer:
         result, self._pullback = _vjp.run(driver, *args, **kwargs)
         return result
 
+    @property
+    def _saved(self):
+        """The frozen record of the last forward (``None`` before one), that backward reads."""
+        return None if self._pullback is None else self._pullback._record
+
     def __call__(self, *args, **kwargs):
         return self.forward(*args, **kwargs)
 
