@@ -1,5 +1,8 @@
 """Layers read like torch.nn: every attribute of the torch.nn layer has torch's value (and type),
 and repr is torch's string with poolnd's own non-default arguments appended."""
+import inspect
+import pickle
+
 import numpy as np
 import pytest
 
@@ -65,7 +68,6 @@ def _cases():
 
 def _torch_attrs(layer):
     """The attributes of a torch.nn pooling layer: its constructor arguments, as it stores them."""
-    import inspect
     names = [p for p in inspect.signature(type(layer).__init__).parameters if p != "self"]
     return {n: getattr(layer, n) for n in names}
 
@@ -158,7 +160,6 @@ def test_every_torch_attribute_is_read_only(name):
 @pytest.mark.parametrize("name", sorted(CLASSES))
 def test_attributes_are_torch_s_plus_poolnd_s_own_arguments(name):
     """An attribute torch's class lacks exists only as one of poolnd's own arguments."""
-    import inspect
     args, kwargs = ARGS[CLASSES[name]][0]
     layer = getattr(poolnd, name)(*args, **kwargs)
     t = getattr(torch.nn, name)(*args, **kwargs)
@@ -187,7 +188,6 @@ def test_docstring_says_what_a_layer_keeps(name):
 
 
 def test_layers_pickle_with_attributes_and_pullback():
-    import pickle
     layer = poolnd.LPPool2d(2, 3, layout="NHWC")
     x = np.random.default_rng(1).random((1, 6, 6, 2))
     y = layer.forward(x)
