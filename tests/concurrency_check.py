@@ -1,7 +1,7 @@
-"""Four threads pool at once through parfor kernels (2x2, generic argmax) and thread-pool
-kernels (3x3, channels-last, backward); exits 1 on a wrong result. Run by test_numba.py under
-Numba's workqueue threading layer, which aborts the process if two threads launch parallel
-kernels at once."""
+"""Four threads pool at once through every launch kind (2x2, generic argmax, 3x3,
+channels-last, backward); exits 1 on a wrong result. Run by test_numba.py under Numba's
+workqueue threading layer, which aborts the process if two threads launch parallel kernels at
+once (poolnd launches none: its kernels run on its own thread pool)."""
 import sys
 import threading
 
@@ -39,7 +39,9 @@ def main():
         t.start()
     for t in threads:
         t.join()
-    print("threading layer", numba.threading_layer(), "errors", len(errors))
+    from numba.np.ufunc import parallel
+    print("threading layer", numba.config.THREADING_LAYER, "started:", parallel._is_initialized,
+          "errors", len(errors))
     return 1 if errors else 0
 
 

@@ -19,9 +19,13 @@ branch-free. No fastmath: NaN propagation and bit-identical results are part of 
 Threads. Kernels are serial, ``nogil`` and cached; each takes a range ``[r0, r1)`` of
 independent work items (output rows for forward passes; planes, channel blocks or input rows for
 backward ones) and the Python side runs one contiguous chunk per thread on a small thread pool,
-sized by Numba's thread count (``numba.set_num_threads`` / ``NUMBA_NUM_THREADS``). Numba's own
-``parallel=True`` would do the same with its thread pool, but its parfor compilation made a cold
-first call 3-5 s (2.7x the serial compile); this keeps it well under 2 s. Every gradient element
+sized by Numba's thread count (``numba.set_num_threads`` / ``NUMBA_NUM_THREADS``). No kernel
+is a Numba parfor (``parallel=True``) and nothing here starts Numba's threading layer: a process
+that has started it under GNU OpenMP (the default layer where libgomp is found) kills every child
+it forks ("fork() called from a process already using GNU OpenMP"), which broke ``os.fork``,
+multiprocessing's fork pools and PyTorch DataLoader workers. The pool's own threads are
+forgotten in a forked child (``os.register_at_fork``), so children work under every threading
+layer (omp, tbb, workqueue). Parfors also made a cold first call 3-5 s. Every gradient element
 is summed by one thread in a fixed order, so backward results are bit-identical across runs and
 thread counts. Small inputs run on the calling thread alone.
 
@@ -43,7 +47,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from .._geometry import Geometry
 from ._common import acc_dtype, arg_dtype, identity
@@ -63,6 +67,17 @@ _COLD_SERIAL_BELOW = int(os.environ.get("POOLND_NUMBA_COLD_SERIAL_BELOW",
 _WARM_S = 0.002
 _PIN = os.environ.get("POOLND_PIN_THREADS", "1") != "0"
 _last_parallel = [-1.0]          # perf_counter() at the end of the last parallel call
+
+
+def _threads() -> int:
+    """How many threads a call may use: Numba's thread count, read without starting Numba's
+    threading layer. ``numba.get_num_threads()`` launches that layer (OpenMP, TBB or workqueue),
+    and a process that has launched GNU OpenMP aborts in every child it forks; so until the user
+    starts the layer (``numba.set_num_threads`` does), poolnd reads ``NUMBA_NUM_THREADS``."""
+    from numba.np.ufunc import parallel
+    if parallel._is_initialized:
+        return numba.get_num_threads()
+    return numba.config.NUMBA_NUM_THREADS
 
 
 def _serial(work: int) -> bool:
@@ -350,15 +365,15 @@ def _best_cf(x, y, geo, wtab, op, ident, r0, r1):
                 _row_best_apply(acc, x[b, zd, zh], wtab, kw, sw, dw, op)
 
 
-@njit(cache=_CACHE, parallel=True)
-def _best_arg_cf(x, y, arg, geo, wtab, wfirst, op, ident):
+@njit(cache=_CACHE, nogil=True)
+def _best_arg_cf(x, y, arg, geo, wtab, wfirst, op, ident, r0, r1):
     """As _best_cf, also recording the window-local argmax (the first tap inside the input
-    until another takes over). A parfor, like _k2_arg_2d."""
+    until another takes over)."""
     B, D, H, W = x.shape
     OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
     kd, kh, kw, sd, sh, sw = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5]
     dd, dh, dw, pd, ph = geo[6], geo[7], geo[8], geo[9], geo[10]
-    for r in prange(B * OD * OH):
+    for r in range(r0, r1):
         b, od, oh = _split_row(r, OD, OH)
         acc = y[b, od, oh]
         acc[:] = ident
@@ -556,22 +571,19 @@ def _k2_2d_row(x, y, op, div, r):
             yr[q] = bv
 
 
-@njit(cache=_CACHE, parallel=True)
-def _k2_2d(x, y, op, div):
+@njit(cache=_CACHE, nogil=True)
+def _k2_2d(x, y, op, div, r0, r1):
     """Max/min (op MAX/MIN) or average (op SUM, divided by ``div`` in the accumulation dtype) of
-    2x2 windows with stride 2, one pass per output row. A parfor, like _k2_arg_2d: without the
-    gufunc's no-alias guarantee, short rows pay a runtime alias check per loop (3x slower,
-    measured: even on one thread the parfor wins)."""
-    for r in prange(x.shape[0] * y.shape[1] * y.shape[2]):
+    2x2 windows with stride 2, one pass per output row r0 .. r1-1."""
+    for r in range(r0, r1):
         _k2_2d_row(x, y, op, div, r)
 
 
-@njit(cache=_CACHE, parallel=True)
-def _k2_3d(x, y, op, div):
+@njit(cache=_CACHE, nogil=True)
+def _k2_3d(x, y, op, div, r0, r1):
     """As _k2_2d for 2x2x2 windows."""
-    B = x.shape[0]
     OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
-    for r in prange(B * OD * OH):
+    for r in range(r0, r1):
         b, od, oh = _split_row(r, OD, OH)
         yr = y[b, od, oh]
         a0 = x[b, 2 * od, 2 * oh]
@@ -945,10 +957,6 @@ def _step(v, bv, at, code, op):
     return (v if tk else bv), (code if tk else at)
 
 
-# The argmax-recording kernels are Numba parfors: their loops store values and taps through
-# several row pointers, and only a parfor's gufunc tells LLVM that arrays do not alias, which it
-# needs to vectorize them (3x faster than the same loop in a plain function, measured).
-# A parfor compiles 2-3x slower, so each is kept small.
 @njit(cache=_CACHE, inline="always")
 def _k2_arg_2d_row(x, y, arg, op, codes, r):
     OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
@@ -967,29 +975,19 @@ def _k2_arg_2d_row(x, y, arg, op, codes, r):
         ar[q] = at
 
 
-@njit(cache=_CACHE, parallel=True)
-def _k2_arg_2d(x, y, arg, op, codes):
+@njit(cache=_CACHE, nogil=True)
+def _k2_arg_2d(x, y, arg, op, codes, r0, r1):
     """As _k2_2d for max/min, also recording the window-local argmax (codes[t]:
     tap t in the argmax dtype, so that the selects stay one width)."""
-    for r in prange(x.shape[0] * y.shape[1] * y.shape[2]):
-        _k2_arg_2d_row(x, y, arg, op, codes, r)
-
-
-@njit(cache=_CACHE, nogil=True)
-def _k2_arg_2d_serial(x, y, arg, op, codes, r0, r1):
-    """_k2_arg_2d on the calling thread alone: for calls that stay serial this plain loop beat
-    the parfor run on one thread (0.86 ms vs 1.12 ms on 64x32x28x28; unlike _k2_2d, whose
-    plain loop lost to the parfor's no-alias vectorization)."""
     for r in range(r0, r1):
         _k2_arg_2d_row(x, y, arg, op, codes, r)
 
 
-@njit(cache=_CACHE, parallel=True)
-def _k2_arg_3d(x, y, arg, op, codes):
+@njit(cache=_CACHE, nogil=True)
+def _k2_arg_3d(x, y, arg, op, codes, r0, r1):
     """As _k2_arg_2d for 2x2x2 windows."""
-    B = x.shape[0]
     OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
-    for r in prange(B * OD * OH):
+    for r in range(r0, r1):
         b, od, oh = _split_row(r, OD, OH)
         yr = y[b, od, oh]
         ar = arg[b, od, oh]
@@ -1624,7 +1622,7 @@ class _Pool:
             return self._executor
 
     def run(self, kernel, n, work, *args):
-        nt = 1 if _serial(work) else min(numba.get_num_threads(), n)
+        nt = 1 if _serial(work) else min(_threads(), n)
         if nt <= 1:
             kernel(*args, 0, n)
             return
@@ -1655,32 +1653,6 @@ def _forget_pool_in_child():
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pool_in_child)
-
-
-_PARFOR_LOCK = threading.Lock()
-
-
-class _numba_threads:
-    """Around every parfor launch: one launch at a time (Numba's workqueue threading layer, its
-    fallback where neither OpenMP nor TBB is installed, aborts the process when two threads
-    launch parfors at once; a parfor already uses every thread), and one thread for small
-    work."""
-
-    def __init__(self, work: int):
-        self.serial = _serial(work) and numba.get_num_threads() > 1
-
-    def __enter__(self):
-        _PARFOR_LOCK.acquire()
-        if self.serial:
-            self.saved = numba.get_num_threads()
-            numba.set_num_threads(1)
-
-    def __exit__(self, *exc):
-        if self.serial:
-            numba.set_num_threads(self.saved)
-        else:
-            _last_parallel[0] = time.perf_counter()
-        _PARFOR_LOCK.release()
 
 
 def _tables(g: Geometry) -> dict:
@@ -1811,21 +1783,18 @@ def max_forward(x, g: Geometry, *, minimum, with_arg):
         y4 = y.reshape((B,) + tb["out3"])
         a4 = arg.reshape((B,) + tb["out3"]) if with_arg else _dummy(4, adt)
         rows = B * OD * OH
-        if _k2_fast(g) == 1 and with_arg and _serial(work):
-            _k2_arg_2d_serial(x4, y4, a4, op, np.arange(8, dtype=adt), 0, rows)
-        elif _k2_fast(g) and with_arg:
-            with _numba_threads(work):
-                kern = _k2_arg_2d if _k2_fast(g) == 1 else _k2_arg_3d
-                kern(x4, y4, a4, op, np.arange(8, dtype=adt))
+        if _k2_fast(g) and with_arg:
+            _pool.run(_k2_arg_2d if _k2_fast(g) == 1 else _k2_arg_3d, rows, work, x4, y4, a4,
+                      op, np.arange(8, dtype=adt))
         elif _k2_fast(g):
-            with _numba_threads(work):
-                (_k2_2d if _k2_fast(g) == 1 else _k2_3d)(x4, y4, op, np.ones(1, xw.dtype))
+            _pool.run(_k2_2d if _k2_fast(g) == 1 else _k2_3d, rows, work, x4, y4, op,
+                      np.ones(1, xw.dtype))
         elif with_arg and _tiles(g):
             geo = tb["geo"]
             _pool.run(_tiles_arg_cf, B * OD, x.size, x4, y4, a4, int(geo[1]), int(geo[2]), op)
         elif with_arg:
-            with _numba_threads(work):
-                _best_arg_cf(x4, y4, a4, tb["geo"], tb["wtab"], tb["wfirst"], op, ident)
+            _pool.run(_best_arg_cf, rows, work, x4, y4, a4, tb["geo"], tb["wtab"], tb["wfirst"],
+                      op, ident)
         elif _tiles(g):
             geo = tb["geo"]
             _pool.run(_tiles_cf, B * OD, x.size, x4, y4, int(geo[1]), int(geo[2]), op,
@@ -1835,10 +1804,10 @@ def max_forward(x, g: Geometry, *, minimum, with_arg):
             sh, sw, ph, pw = int(geo[4]), int(geo[5]), int(geo[10]), int(geo[11])
             planes = B * OD
             W, OW = tb["in3"][2], tb["out3"][2]
-            if W % sw == 0 and OW <= W // sw and planes >= 4 * numba.get_num_threads():
+            if W % sw == 0 and OW <= W // sw and planes >= 4 * _threads():
                 _pool.run(_k3_flat_cf, planes, work, x4, y4, sh, sw, ph, pw, op, ident)
             else:
-                nchunk = max(1, min(OH, -(-4 * numba.get_num_threads() // max(planes, 1))))
+                nchunk = max(1, min(OH, -(-4 * _threads() // max(planes, 1))))
                 _pool.run(_k3_roll_cf, planes * nchunk, work, x4, y4, sh, sw, ph, pw, nchunk,
                           op, ident)
         else:
@@ -1878,7 +1847,7 @@ def _route_tables(g: Geometry, tb: dict):
 
 def _channel_block(B, T):
     """Channels per work item in channels-last backward: enough items for every thread."""
-    blocks = max(1, -(-2 * numba.get_num_threads() // max(B, 1)))
+    blocks = max(1, -(-2 * _threads() // max(B, 1)))
     return max(16, -(-T // blocks))
 
 
@@ -1979,10 +1948,9 @@ def avg_forward(x, g: Geometry, *, count_include_pad, divisor_override):
     OD, OH, _ = tb["out3"]
     cd, ch, cw = _counts3(g, count_include_pad, acc)
     if T == 1 and _k2_fast(g) and not is_int:
-        with _numba_threads(work):
-            (_k2_2d if _k2_fast(g) == 1 else _k2_3d)(
-                xw.reshape((B,) + tb["in3"]), y.reshape((B,) + tb["out3"]), SUM,
-                np.array([override or g.taps], dtype=acc))
+        _pool.run(_k2_2d if _k2_fast(g) == 1 else _k2_3d, B * OD * OH, work,
+                  xw.reshape((B,) + tb["in3"]), y.reshape((B,) + tb["out3"]), SUM,
+                  np.array([override or g.taps], dtype=acc))
     elif T == 1 and _tiles(g) and not is_int:
         geo = tb["geo"]
         _pool.run(_tiles_cf, B * OD, x.size, xw.reshape((B,) + tb["in3"]),
