@@ -124,6 +124,20 @@ class Geometry:
             self._cache[key] = tuple(out)
         return self._cache[key]
 
+    def tap_bounds(self, d: int, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        """For dim ``d``: per output, ``(first, stop)`` of the taps ``j`` whose position lies in
+        ``[lo, hi)``; ``first >= stop`` where none does. Closed form: the cost is the number of
+        outputs, whatever the kernel."""
+        s, dil, pb, k = self.stride[d], self.dilation[d], self.pad_before[d], self.kernel[d]
+        a = np.arange(self.out_size[d], dtype=np.int64) * s - pb     # position of tap 0
+        first = np.maximum(0, -((a - lo) // dil))                    # ceil((lo - a) / dil)
+        stop = np.minimum(k, (hi - 1 - a) // dil + 1)
+        return first, stop
+
+    def inside_bounds(self, d: int) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`tap_bounds` of the taps inside the input."""
+        return self.tap_bounds(d, 0, self.in_size[d])
+
     def counts(self, include_pad: bool) -> tuple[np.ndarray, ...]:
         """Per dim, how many taps of each output's window count toward an average's divisor.
 
@@ -135,12 +149,9 @@ class Geometry:
         if key not in self._cache:
             res = []
             for d in range(self.ndim):
-                L, s, dil, pb, pa = (self.in_size[d], self.stride[d], self.dilation[d],
-                                     self.pad_before[d], self.pad_after[d])
-                lo, hi = (-pb, L + pa) if include_pad else (0, L)
-                o = np.arange(self.out_size[d])[:, None]
-                pos = o * s - pb + np.arange(self.kernel[d])[None, :] * dil
-                res.append(((pos >= lo) & (pos < hi)).sum(axis=1).astype(np.int64))
+                L, pb, pa = self.in_size[d], self.pad_before[d], self.pad_after[d]
+                first, stop = self.tap_bounds(d, *((-pb, L + pa) if include_pad else (0, L)))
+                res.append(np.maximum(stop - first, 0))
             self._cache[key] = tuple(res)
         return self._cache[key]
 
@@ -179,27 +190,82 @@ class Geometry:
     @property
     def has_empty_window(self) -> bool:
         """True when some window reads no input element at all (only possible with large pads or
-        dilation)."""
-        return bool((self.first_taps() < 0).any())
+        dilation): some dim has an output whose taps all miss the input."""
+        return any(bool((c == 0).any()) for c in self.counts(False))
+
+    @property
+    def wasteful(self) -> bool:
+        """True when the kernel is far larger than what any window can read: more than 256 taps
+        and over 4x the most input elements a window can hold (a kernel or pad of 10**9 on a
+        small input). The window-scanning engines cost a loop per tap; such calls run on the
+        box-window path (:meth:`clipped_boxes`), whose cost is bounded by the input and output
+        sizes."""
+        if self.taps <= 256:
+            return False
+        reach = math.prod(min(k, -(-L // dl)) for k, L, dl in zip(self.kernel, self.in_size,
+                                                                   self.dilation))
+        return self.taps > 4 * reach
+
+    def clipped_boxes(self):
+        """The windows cut to their taps inside the input, as box windows over a re-indexed
+        input: ``(starts, sizes, empty, phase_maps)``. Per dim, ``starts``/``sizes`` are int64
+        per output; ``empty`` is True where a window misses the input along that dim (its box
+        is then a placeholder ``[0, 1)``). Where ``dilation > 1`` the taps of a window are every
+        ``dilation``-th input element; ``phase_maps[d]`` (None for dilation 1) then lists, for
+        each position of a re-indexed axis (the ``dilation`` residues one after another, each
+        ``ceil(L / dilation)`` long), the input position it holds (-1: none), so that every
+        window is an interval of the re-indexed axis."""
+        starts, sizes, empty, maps = [], [], [], []
+        for d in range(self.ndim):
+            L, s, dil, pb = (self.in_size[d], self.stride[d], self.dilation[d],
+                             self.pad_before[d])
+            first, stop = self.inside_bounds(d)
+            miss = stop <= first
+            a = np.arange(self.out_size[d], dtype=np.int64) * s - pb
+            z0 = a + first * dil                           # first inside position
+            n = np.where(miss, 1, stop - first)
+            if dil == 1:
+                st = np.where(miss, 0, z0)
+                maps.append(None)
+            else:
+                M = -(-L // dil)
+                st = np.where(miss, 0, (z0 % dil) * M + z0 // dil)
+                p = np.arange(dil * M, dtype=np.int64)
+                z = (p // M) + dil * (p % M)
+                maps.append(np.where(z < L, z, -1))
+            starts.append(st)
+            sizes.append(n)
+            empty.append(miss)
+        return tuple(starts), tuple(sizes), tuple(empty), tuple(maps)
 
     def plane_indices(self, arg: np.ndarray) -> np.ndarray:
         """PyTorch's indices from window-local argmax ``arg`` (canonical shape
         ``(B, *out_size, T)``): the flat row-major offset of the chosen element inside its own
-        input plane, int64; ``-1`` where ``arg`` is ``-1`` (an all-padding window)."""
-        arg = np.asarray(arg, dtype=np.int64)
-        idx = np.zeros(arg.shape, dtype=np.int64)
-        rest = arg.copy()
+        input plane, int64; ``-1`` where ``arg`` is ``-1`` (an all-padding window).
+
+        The offset is a part that depends on the tap alone (a table over the ``taps``) plus
+        one that depends on the output position alone (one plane, broadcast): the table is
+        gathered straight into the result and the plane added in place, so no temporary of the
+        output's size is made (PyTorch's own int64 indices cost the same)."""
+        taps = self.taps
+        tab = np.zeros(taps + 1, dtype=np.int64)        # [taps]: the -1 of an empty window
+        base = np.zeros((1,) + self.out_size + (1,), dtype=np.int64)
+        t = np.arange(taps, dtype=np.int64)
         plane_stride = 1
         for d in reversed(range(self.ndim)):
-            j = rest % self.kernel[d]
-            rest //= self.kernel[d]
+            j = t % self.kernel[d]
+            t //= self.kernel[d]
+            tab[:taps] += j * self.dilation[d] * plane_stride
             shape = [1] * (self.ndim + 2)
             shape[d + 1] = -1
             o = np.arange(self.out_size[d], dtype=np.int64).reshape(shape)
-            pos = o * self.stride[d] - self.pad_before[d] + j * self.dilation[d]
-            idx += pos * plane_stride
+            base += (o * self.stride[d] - self.pad_before[d]) * plane_stride
             plane_stride *= self.in_size[d]
-        idx[arg < 0] = -1
+        idx = np.empty(arg.shape, dtype=np.int64)
+        np.take(tab, arg, out=idx, mode="wrap")           # -1 wraps to tab[taps]
+        idx += base
+        if self.has_empty_window:
+            idx[np.asarray(arg) < 0] = -1
         return idx
 
 
