@@ -8,6 +8,9 @@ pooling result.
 """
 from __future__ import annotations
 
+import functools
+import math
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +22,9 @@ __all__ = ["Params", "normalize", "bind", "fail", "check_array", "check_bool", "
 
 MODES = ("max", "min", "avg", "sum", "lp")
 PAD_STRINGS = ("valid", "same", "same_lower")
-_EXTRA_LETTERS = "ABEFGIJKLMOPQRSTUVXYZ"   # default names of spatial dims beyond D, H, W
+# default names of spatial dims beyond D, H, W (lower case past the 21 free capitals: internal
+# names only, for up to MAX_DIMS - 1 spatial dims)
+_EXTRA_LETTERS = "ABEFGIJKLMOPQRSTUVXYZ" + "abcdefghijklmnopqrstuvwxyz"
 
 
 def fail(op: str, message: str, exc: type[Exception] = ValueError):
@@ -27,8 +32,19 @@ def fail(op: str, message: str, exc: type[Exception] = ValueError):
     raise exc(f"{op}: {message}")
 
 
+MAX_DIMS = 32                              # dims of an input in all (section 5 of the contract)
+
+
 def _is_int(v) -> bool:
     return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def as_plain(value):
+    """An integer NumPy array (0-d or 1-d) as the int or tuple of ints it stands for, so that
+    ``MaxPool2d(np.array([2, 2]))`` means ``MaxPool2d((2, 2))``; anything else unchanged."""
+    if isinstance(value, np.ndarray) and value.dtype.kind in "iu" and value.ndim <= 1:
+        return int(value) if value.ndim == 0 else tuple(int(v) for v in value)
+    return value
 
 
 def check_bool(op: str, name: str, value) -> bool:
@@ -39,6 +55,7 @@ def check_bool(op: str, name: str, value) -> bool:
 
 def int_tuple(op: str, name: str, value, k: int, minimum: int) -> tuple[int, ...]:
     """An int or a sequence of 1 or ``k`` ints -> a ``k``-tuple of ints ``>= minimum``."""
+    value = as_plain(value)
     if _is_int(value):
         vals = (int(value),) * k
     elif isinstance(value, (tuple, list)):
@@ -60,6 +77,11 @@ def int_tuple(op: str, name: str, value, k: int, minimum: int) -> tuple[int, ...
     return vals
 
 
+def _is_pairs(padding) -> bool:
+    return (isinstance(padding, (tuple, list)) and len(padding) > 0
+            and all(isinstance(p, (tuple, list)) for p in padding))
+
+
 def _padding(op: str, padding, k: int, kernel: tuple[int, ...]):
     """-> a tuple of ``(before, after)`` pairs or ``"same"``/``"same_lower"``."""
     if isinstance(padding, str):
@@ -67,9 +89,7 @@ def _padding(op: str, padding, k: int, kernel: tuple[int, ...]):
             fail(op, f"padding={padding!r} must be an int, a tuple of ints, a tuple of "
                      f"(before, after) pairs, or one of {PAD_STRINGS}")
         return ((0, 0),) * k if padding == "valid" else padding
-    is_pairs = (isinstance(padding, (tuple, list)) and len(padding) > 0
-                and all(isinstance(p, (tuple, list)) for p in padding))
-    if is_pairs:
+    if _is_pairs(padding):
         if len(padding) != k or not all(len(p) == 2 for p in padding):
             fail(op, f"padding={padding!r} as (before, after) pairs needs exactly {k} pairs "
                      f"(one per spatial dim)")
@@ -91,8 +111,8 @@ def _padding(op: str, padding, k: int, kernel: tuple[int, ...]):
 
 
 def parse_layout(op: str, layout, k: int) -> Layout | None:
-    if layout is None:
-        return None
+    if layout is None or isinstance(layout, Layout):       # None, or parsed already
+        return layout
     if not isinstance(layout, str):
         fail(op, f"layout must be a string such as 'NCHW' or 'NHWC' or None, got {layout!r}",
              TypeError)
@@ -128,7 +148,14 @@ def check_engine(op: str, engine) -> str | None:
 
 
 def check_array(op: str, input, *, integer_ok: bool = True) -> np.ndarray:
-    """``numpy.asarray(input)`` with a supported dtype: float16/32/64, and the integer dtypes."""
+    """``numpy.asarray(input)`` with a supported dtype: float16/32/64, and the integer dtypes;
+    at most ``MAX_DIMS`` dims; in native byte order (a big-endian array, as FITS files and
+    network formats deliver them, is copied once to native order: results equal those of the
+    native copy). A masked array is refused rather than silently unmasked."""
+    if isinstance(input, np.ma.MaskedArray):
+        fail(op, "input is a numpy.ma.MaskedArray, whose mask poolnd would silently drop; fill "
+                 "the masked elements first, e.g. x.filled(np.nan) with nan_policy='omit', or "
+                 "pass x.data to pool the stored values", TypeError)
     try:
         x = np.asarray(input)
     except Exception as e:  # noqa: BLE001 - anything asarray refuses is the user's type error
@@ -138,6 +165,10 @@ def check_array(op: str, input, *, integer_ok: bool = True) -> np.ndarray:
     if not ok:
         allowed = "float16, float32, float64" + (" or an integer dtype" if integer_ok else "")
         fail(op, f"input dtype {x.dtype} is not supported; use {allowed}", TypeError)
+    if x.ndim > MAX_DIMS:
+        fail(op, f"input of shape {x.shape} has {x.ndim} dims; poolnd takes at most {MAX_DIMS}")
+    if not x.dtype.isnative:
+        x = x.astype(x.dtype.newbyteorder("="))
     return x
 
 
@@ -170,8 +201,7 @@ def normalize(op: str, mode: str, k: int, kernel_size, stride=None, padding=0, d
     """Check and normalize everything but the input array."""
     if mode not in MODES:
         fail(op, f"mode={mode!r} must be one of {MODES}")
-    if not _is_int(k) or k < 1:
-        fail(op, f"spatial_dims={k!r} must be an int >= 1")
+    check_spatial_dims(op, k)
     kernel = int_tuple(op, "kernel_size", kernel_size, k, 1)
     if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0):
         strides = kernel
@@ -179,6 +209,8 @@ def normalize(op: str, mode: str, k: int, kernel_size, stride=None, padding=0, d
         strides = int_tuple(op, "stride", stride, k, 1)
     dil = int_tuple(op, "dilation", dilation, k, 1)
     pads = _padding(op, padding, k, kernel)
+    if isinstance(padding, str) or _is_pairs(padding):
+        input_at_least_kernel = False      # PyTorch's rule binds its own int/tuple form only
     ceil_mode = check_bool(op, "ceil_mode", ceil_mode)
     return_indices = check_bool(op, "return_indices", return_indices)
     count_include_pad = check_bool(op, "count_include_pad", count_include_pad)
@@ -206,18 +238,31 @@ def normalize(op: str, mode: str, k: int, kernel_size, stride=None, padding=0, d
                   torch_empty_rule, input_at_least_kernel, norm_type)
 
 
+def check_spatial_dims(op: str, k) -> int:
+    """``spatial_dims``: an int from 1 to ``MAX_DIMS - 1`` (a channel axis needs one more)."""
+    if not _is_int(k) or k < 1:
+        fail(op, f"spatial_dims={k!r} must be an int >= 1")
+    if k > MAX_DIMS - 1:
+        fail(op, f"spatial_dims={k!r} is too many: an input has at most {MAX_DIMS} dims in all, "
+                 f"so at most {MAX_DIMS - 1} spatial dims (with a channel axis)")
+    return int(k)
+
+
 def check_norm_type(op: str, norm_type) -> float:
-    """The p of an LP pool: a real number > 0, or ``inf`` (the max of ``|x|``)."""
+    """The p of an LP pool: every value PyTorch computes with, a finite nonzero real number
+    (negative ones included) or ``inf`` (the max of ``|x|``); 0, NaN and ``-inf`` are errors."""
     if norm_type is None:
-        fail(op, "mode 'lp' needs norm_type= (the p of the p-norm, > 0 or inf)")
+        fail(op, "mode 'lp' needs norm_type= (the p of the p-norm: a finite nonzero number or "
+                 "inf)")
     if isinstance(norm_type, (bool, np.bool_)) or not isinstance(
             norm_type, (int, float, np.integer, np.floating)):
-        fail(op, f"norm_type must be a real number > 0 or inf, got {norm_type!r} "
+        fail(op, f"norm_type must be a finite nonzero real number or inf, got {norm_type!r} "
                  f"({type(norm_type).__name__})", TypeError)
     p = float(norm_type)
-    if not p > 0:          # also NaN
-        fail(op, f"norm_type={norm_type!r} must be > 0 (or inf): the p-norm with p "
-                 f"{'= 0' if p == 0 else '<= 0'} is not a norm")
+    if p == 0 or p != p or p == -np.inf:
+        fail(op, f"norm_type={norm_type!r} must be a finite nonzero number or inf: the "
+                 f"p-mean with p {'= 0' if p == 0 else 'NaN' if p != p else '= -inf'} "
+                 f"is not defined")
     return p
 
 
@@ -263,6 +308,8 @@ def bind(p: Params, input) -> tuple[np.ndarray, Layout, _geometry.Geometry]:
         fail(p.op, f"input spatial size {spatial} gives output size {g.out_size}, which is too "
                    f"small (kernel_size={p.kernel}, stride={p.stride}, dilation={p.dilation}, "
                    f"pads={tuple(zip(g.pad_before, g.pad_after))}, ceil_mode={p.ceil_mode})")
+    itemsize = 8 if p.mode == "sum" and x.dtype.kind in "iu" else x.dtype.itemsize
+    check_fits(p.op, lay, x.shape, g.out_size, itemsize + (8 if p.return_indices else 0))
     if (p.mode == "avg" and not p.count_include_pad and p.divisor_override is None
             and g.has_empty_window):
         fail(p.op, f"with count_include_pad=False some window of input size {spatial} holds no "
@@ -283,14 +330,47 @@ def normalize_global(op: str, mode: str, input, spatial_dims, layout, engine):
             if spatial_dims < 1:
                 fail(op, f"input of shape {x.shape} needs (N, C, *spatial) with at least one "
                          f"spatial dim, or spatial_dims/layout to say which axes to pool")
-    if not _is_int(spatial_dims) or spatial_dims < 1:
-        fail(op, f"spatial_dims={spatial_dims!r} must be None or an int >= 1")
+    if spatial_dims is not None:
+        check_spatial_dims(op, spatial_dims)
     lay = resolve_layout(op, parse_layout(op, layout, spatial_dims), spatial_dims, x.shape)
     kernel = lay.spatial_shape(x.shape)
     if any(s == 0 for s in kernel):
         fail(op, f"input of shape {x.shape} has an empty spatial axis")
-    return x, normalize(op, mode, spatial_dims, kernel, 1, 0, 1, False, layout=lay.letters,
+    return x, normalize(op, mode, spatial_dims, kernel, 1, 0, 1, False, layout=lay,
                         engine=engine, torch_empty_rule="any")
+
+
+@functools.lru_cache(maxsize=1)
+def memory_bytes() -> int:
+    """This machine's physical memory (what an output may at most take)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 62
+
+
+def check_fits(op: str, lay: Layout, shape: tuple[int, ...], out_spatial: tuple[int, ...],
+               itemsize: int) -> None:
+    """Refuse up front an output that could not fit in memory (``itemsize`` bytes an element),
+    naming the requested shape, rather than failing inside with internal shapes."""
+    out = tuple(out_spatial[lay.spatial.index(c)] if c in lay.spatial else n
+                for c, n in zip(lay.letters, shape))
+    need = math.prod(out) * itemsize
+    have = memory_bytes()
+    if need > have:
+        fail(op, f"the output would have shape {out} (layout {lay.letters!r}) and need "
+                 f"{need / 2**30:,.1f} GiB, more than this machine's {have / 2**30:,.1f} GiB of "
+                 f"memory; use a smaller output size, a larger stride or smaller padding")
+
+
+def check_grad_dtype(op: str, dtype: np.dtype) -> None:
+    """Gradients need a floating input, as PyTorch refuses ``requires_grad`` on integer
+    tensors: an integer forward has no backward."""
+    if np.dtype(dtype).kind != "f":
+        fail(op + " backward", f"gradients need a floating input, but the forward saw dtype "
+                               f"{np.dtype(dtype)} (integer results are exact but not "
+                               f"differentiable); run the forward on x.astype(np.float32) or "
+                               f"np.float64 to get a gradient", TypeError)
 
 
 def check_grad(op: str, dy, output_shape: tuple[int, ...]) -> np.ndarray:
@@ -343,6 +423,8 @@ def check_indices(op: str, indices, shape: tuple[int, ...]) -> np.ndarray:
         idx = np.asarray(indices)
     except Exception as e:  # noqa: BLE001
         fail(op, f"indices must be a NumPy array of int64 ({e})", TypeError)
+    if not idx.dtype.isnative:
+        idx = idx.astype(idx.dtype.newbyteorder("="))
     if idx.dtype != np.int64:
         fail(op, f"indices must have dtype int64 (as return_indices gives them), got "
                  f"{idx.dtype}; convert with indices.astype(np.int64)", TypeError)
@@ -434,6 +516,8 @@ def check_samples(op: str, samples, n: int, c: int, k: int, dtype: np.dtype) -> 
         s = np.asarray(samples)
     except Exception as e:  # noqa: BLE001
         fail(op, f"_random_samples must be a NumPy array ({e})", TypeError)
+    if not s.dtype.isnative:
+        s = s.astype(s.dtype.newbyteorder("="))
     if s.dtype != dtype:
         fail(op, f"_random_samples must have dtype {dtype} (the input's dtype; float64 for "
                  f"integer input), got {s.dtype}", TypeError)

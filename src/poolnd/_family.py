@@ -11,7 +11,7 @@ import numpy as np
 
 from . import _args, _boxes, _pool, engines
 from ._layout import Layout
-from .engines._common import acc_dtype, divide
+from .engines._common import acc_dtype, divide, exact_int_pool
 
 
 @dataclass(frozen=True, eq=False)
@@ -42,12 +42,17 @@ def _box_forward(op, kind, x, lay, boxes, eng_name, eng, return_indices, keep, c
     with np.errstate(all="ignore"):
         if kind == "max":
             yc, idx = eng.box_max(xc, boxes, with_arg=return_indices or keep)
+        elif x.dtype.kind in "iu" and x.dtype.itemsize == 8:      # exact, never wraps
+            yc = exact_int_pool(lambda a: eng.box_sum(a, boxes), xc,
+                                boxes.counts()[..., None], x.dtype)
         else:
             yc = divide(eng.box_sum(xc, boxes), boxes.counts()[..., None], x.dtype)
     y = lay.from_canonical(yc, x.shape, cl)
     result = (y, lay.from_canonical(idx, x.shape, cl)) if return_indices else y
     if not keep:
         return result
+    if return_indices and np.may_share_memory(result[1], idx):
+        idx = idx.copy()                   # the record owns its indices
     return result, Record(op, kind, lay, x.shape, y.shape, x.dtype, eng_name, cl, boxes,
                           idx if kind == "max" else None)
 
@@ -63,11 +68,12 @@ def adaptive(op: str, mode: str, k: int, input, output_size, return_indices=Fals
     x, lay = _args.bind_plain(op, k, layout, input, empty="N" if mode == "max" else "NC")
     spatial = lay.spatial_shape(x.shape)
     out = tuple(L if o is None else o for o, L in zip(requested, spatial))
+    _args.check_fits(op, lay, x.shape, out, x.dtype.itemsize + (8 if return_indices else 0))
     if all(o > 0 and L % o == 0 for o, L in zip(out, spatial)):
         # equal windows that tile the input (to size 1: one per plane): exactly a fixed pool
         # with kernel = stride = L / O, whose kernels are faster than the per-axis ones
         tile = tuple(L // o for o, L in zip(out, spatial))
-        p = _args.normalize(op, mode, k, tile, tile, 0, 1, False, layout=lay.letters,
+        p = _args.normalize(op, mode, k, tile, tile, 0, 1, False, layout=lay,
                             return_indices=return_indices, engine=eng_name,
                             torch_empty_rule="any")
         return _pool.forward(p, x, keep=keep)
@@ -113,9 +119,8 @@ def adaptive_pool(input, mode, output_size, *, spatial_dims, layout=None, return
     """
     if mode not in ("max", "avg"):
         _args.fail("adaptive_pool", f"mode={mode!r} must be 'max' or 'avg'")
-    if not isinstance(spatial_dims, (int, np.integer)) or spatial_dims < 1:
-        _args.fail("adaptive_pool", f"spatial_dims={spatial_dims!r} must be an int >= 1")
-    return adaptive("adaptive_pool", mode, int(spatial_dims), input, output_size,
+    spatial_dims = _args.check_spatial_dims("adaptive_pool", spatial_dims)
+    return adaptive("adaptive_pool", mode, spatial_dims, input, output_size,
                     return_indices, layout, engine)
 
 
@@ -161,9 +166,12 @@ def unpool(op: str, k: int, input, indices, kernel_size, stride=None, padding=0,
     idx = _args.check_indices(op, indices, x.shape)
     out = _args.unpool_output_size(op, lay, lay.spatial_shape(x.shape), kernel, stride, pads,
                                    output_size, k)
+    _args.check_fits(op, lay, x.shape, out, x.dtype.itemsize)
     _args.check_unpool_indices(op, idx, out)
     xc, cl = lay.to_canonical(x, channels_last_ok=eng.channels_last)
     ic, _ = lay.to_canonical(idx, channels_last_ok=cl)
+    if keep and np.may_share_memory(ic, idx):
+        ic = ic.copy()                     # the record owns the indices it gathers at
     y = lay.from_canonical(eng.scatter_set(xc, ic, out), x.shape, cl)
     if not keep:
         return y
@@ -175,6 +183,7 @@ def backward(rec, dy):
     fixed-window driver's record for adaptive pools whose windows tile the input)."""
     if isinstance(rec, _pool.Saved):
         return _pool.backward(rec, dy)
+    _args.check_grad_dtype(rec.op, rec.dtype)
     dy = _args.check_grad(rec.op, dy, rec.output_shape)
     dyc, _ = rec.layout.to_canonical(dy.astype(rec.dtype, copy=False),
                                      channels_last_ok=rec.channels_last)

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _args, engines
-from .engines._common import acc_dtype
+from ._clipped import Clipped
+from .engines._common import acc_dtype, exact_int_pool, sum_dtype
 from ._geometry import Geometry
 from ._layout import Layout
 
@@ -35,43 +36,72 @@ class Saved:
     aux: tuple = ()                   # mode "lp": the canonical input and output it needs
 
 
+def _engine(name: str, g: Geometry):
+    """The engine module ``name``, or its box-window form when the kernel is mostly padding
+    (:mod:`poolnd._clipped`: the cost then follows the input and output sizes)."""
+    eng = engines.get(name)
+    return Clipped(eng) if g.wasteful else eng
+
+
 def forward(p: _args.Params, input, *, keep: bool = False):
     """Run the pooling call ``p`` on ``input``.
 
     Returns ``y`` or ``(y, indices)`` (``p.return_indices``), and with ``keep=True`` also the
-    :class:`Saved` record for :func:`backward`: ``(result, saved)``.
+    :class:`Saved` record for :func:`backward`: ``(result, saved)``. The record owns what it
+    holds: nothing in it is a view of ``input`` or of the returned arrays, so changing those in
+    place later never changes the gradient.
     """
     x, lay, g = _args.bind(p, input)
     eng_name = p.engine or engines.default()
-    eng = engines.get(eng_name)
+    eng = _engine(eng_name, g)
     xc, cl = lay.to_canonical(x, channels_last_ok=getattr(eng, "channels_last", False))
     arg, aux = None, ()
     with np.errstate(all="ignore"):        # inf - inf, integer wrap: results as documented
         if p.mode == "lp":
-            yc, arg, aux = _lp_forward(eng, xc, g, p.norm_type, keep)
+            yc, arg, aux = _lp_forward(eng, x, xc, g, p.norm_type, keep)
         elif p.mode in ("max", "min"):
             yc, arg = eng.max_forward(xc, g, minimum=p.mode == "min",
                                       with_arg=p.return_indices or keep)
         else:
-            yc = eng.avg_forward(xc, g, count_include_pad=p.count_include_pad,
-                                 divisor_override=_divisor_override(p))
+            yc = _avg_forward(eng, xc, g, p)
     y = lay.from_canonical(yc, x.shape, cl)
     result = y
     if p.return_indices:
-        result = (y, lay.from_canonical(g.plane_indices(arg), x.shape, cl))
+        idx = arg if getattr(eng, "plane_arg", False) else g.plane_indices(arg)
+        result = (y, lay.from_canonical(idx, x.shape, cl))
+        if keep and np.may_share_memory(result[1], arg):
+            arg = arg.copy()
     if not keep:
         return result
     return result, Saved(p, g, lay, x.shape, y.shape, x.dtype, eng_name, arg, cl, aux)
+
+
+def _avg_forward(eng, xc, g: Geometry, p: _args.Params):
+    """Averages and sums. Integer sums come out as int64 (uint64 for unsigned input), as
+    ``np.sum`` gives them; 64-bit integers take the exact two-digit path of
+    :func:`~poolnd.engines._common.exact_int_pool`, so nothing wraps."""
+    override = _divisor_override(p)
+    if xc.dtype.kind in "iu" and (p.mode == "sum" or xc.dtype.itemsize == 8):
+        def window_sum(a):
+            return eng.avg_forward(a, g, count_include_pad=True, divisor_override=1)
+        if p.mode == "sum":
+            return exact_int_pool(window_sum, xc, None, sum_dtype(xc.dtype))
+        divisor = (np.int64(override) if override else
+                   g.divisor(p.count_include_pad).reshape((1,) + g.out_size + (1,)))
+        return exact_int_pool(window_sum, xc, divisor, xc.dtype)
+    return eng.avg_forward(xc, g, count_include_pad=p.count_include_pad,
+                           divisor_override=override)
 
 
 def backward(saved: Saved, dy):
     """Gradient w.r.t. the input of the forward that made ``saved``; ``dy`` has the output's
     shape and layout. Returns an array of the input's shape, dtype and layout."""
     p = saved.params
+    _args.check_grad_dtype(p.op, saved.dtype)
     dy = _args.check_grad(p.op, dy, saved.output_shape)
     dyc, _ = saved.layout.to_canonical(dy.astype(saved.dtype, copy=False),
                                        channels_last_ok=saved.channels_last)
-    eng = engines.get(saved.engine)
+    eng = _engine(saved.engine, saved.geometry)
     with np.errstate(all="ignore"):
         if p.mode == "lp":
             dxc = _lp_backward(eng, dyc, saved, p.norm_type)
@@ -83,21 +113,26 @@ def backward(saved: Saved, dy):
     return saved.layout.from_canonical(dxc, saved.input_shape, saved.channels_last)
 
 
-def _lp_forward(eng, xc, g: Geometry, norm_type: float, keep: bool):
+def _lp_forward(eng, x, xc, g: Geometry, norm_type: float, keep: bool):
     """The window p-norm of ``|x|``, as PyTorch composes it: ``(avg_pool(|x|**p) * K)**(1/p)``
     with the average's ``count_include_pad=True`` divisor, so a ceil-mode window cut short by
-    the input's end is scaled by ``K / count``; ``p = inf`` is the max of ``|x|``.
-    -> ``(y, arg, aux)``: the window-local argmax (``p = inf``) and what backward needs."""
+    the input's end is scaled by ``K / count``; ``p = inf`` is the max of ``|x|``; a negative
+    ``p`` is PyTorch's same formula (a window holding a 0 gives 0).
+    -> ``(y, arg, aux)``: the window-local argmax (``p = inf``) and what backward needs: copies
+    of the canonical input and output (``xc`` is a view of the caller's ``x`` when that is
+    contiguous; the returned ``y`` is the caller's), so later in-place changes to either never
+    reach the gradient. That costs one input-sized and one output-sized copy per kept forward."""
     acc = acc_dtype(xc.dtype)
     a = np.abs(xc.astype(acc, copy=False))
+    x_kept = (xc.copy() if np.may_share_memory(xc, x) else xc) if keep else None
     if np.isinf(norm_type):
         y, arg = eng.max_forward(a, g, minimum=False, with_arg=keep)
         y = np.maximum(y, 0)              # a window wholly in padding: the norm of zeros
-        return y.astype(xc.dtype, copy=False), arg, ((xc,) if keep else ())
+        return y.astype(xc.dtype, copy=False), arg, ((x_kept,) if keep else ())
     t = a * a if norm_type == 2 else np.power(a, acc.type(norm_type))
     s = eng.avg_forward(t, g, count_include_pad=True, divisor_override=None)
     y = np.power(s * acc.type(math.prod(g.kernel)), acc.type(1.0 / norm_type))
-    return y.astype(xc.dtype, copy=False), None, ((xc, y) if keep else ())
+    return y.astype(xc.dtype, copy=keep), None, ((x_kept, y) if keep else ())
 
 
 def _lp_backward(eng, dyc, saved: Saved, norm_type: float):
