@@ -22,6 +22,8 @@ CASES = [  # (spatial_dims, kernel, stride, padding, dilation, ceil_mode, layout
     (2, (2, 3), (2, 3), 0, 1, False, None),        # non-overlapping tiles
     (2, (6, 7), 1, 0, 1, False, None),             # global: one window per plane
     (3, (4, 5, 6), 1, 0, 1, False, None),
+    (2, (300, 2), 1, ((149, 150), (0, 0)), 1, False, None),       # kernel mostly padding
+    (2, (200, 3), (50, 1), ((300, 300), (1, 1)), (2, 1), False, "NHWC"),   # ... dilated
 ]
 SIZES = {1: (7,), 2: (6, 7), 3: (4, 5, 6), 4: (3, 4, 3, 4)}
 
@@ -46,7 +48,9 @@ def main():
                     y = layer.forward(x)
                     yv = y[0] if isinstance(y, tuple) else y
                     dy = np.ones_like(yv)
-                    out[eng] = (y, layer.backward(dy))
+                    # an integer forward has no gradient (API.md section 5)
+                    dx = layer.backward(dy) if dtype.startswith("float") else np.zeros(1)
+                    out[eng] = (y, dx)
                 (ry, rdx), (ny, ndx) = out["reference"], out["numba"]
                 ok = True
                 for a, b in zip(ry if isinstance(ry, tuple) else (ry,),
@@ -112,7 +116,9 @@ def family(rng):
                 layer = list(_family_layers(eng, sdtype))[i][1]
                 y = layer.forward(xin)
                 yv = y[0] if isinstance(y, tuple) else y
-                res.append((y, layer.backward(np.ones_like(yv))))
+                dx = (layer.backward(np.ones_like(yv)) if dtype.startswith("float")
+                      else np.zeros(1))           # an integer forward has no gradient
+                res.append((y, dx))
             a, b = res
             flat_a = (a[0] if isinstance(a[0], tuple) else (a[0],)) + (a[1],)
             flat_b = (b[0] if isinstance(b[0], tuple) else (b[0],)) + (b[1],)
@@ -126,7 +132,8 @@ def family(rng):
         for eng in ("reference", "numba"):
             layer = poolnd.MaxUnpool2d(2, 1, engine=eng)
             z = layer.forward(y, idx, (6, 7))
-            res.append((z, layer.backward(np.ones_like(z))))
+            res.append((z, layer.backward(np.ones_like(z)) if dtype.startswith("float")
+                        else np.zeros(1)))
         (za, ga), (zb, gb) = res[-2], res[-1]
         if not (np.array_equal(za, zb, equal_nan=True) and np.array_equal(ga, gb, equal_nan=True)):
             failures += 1

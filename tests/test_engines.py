@@ -62,13 +62,22 @@ def test_engines_agree_with_reference(engine, dtype, seed):
                 np.testing.assert_array_equal(np.signbit(out[0]), np.signbit(ref[0]))
                 np.testing.assert_array_equal(out[1], ref[1])
                 y = out[0]
+            elif x.dtype.kind in "iu":                  # integers: bit for bit
+                assert out.dtype == ref.dtype
+                np.testing.assert_array_equal(out, ref)
+                y = out
             else:
                 np.testing.assert_allclose(out.astype(float), ref.astype(float), rtol=1e-6,
                                            atol=1e-6 if dtype != "float16" else 1e-3)
                 y = out
-            if x.dtype.kind == "f" and mode in ("avg", "sum") and not np.isfinite(x).all():
-                continue
             dy = rng.integers(-3, 4, size=y.shape).astype(dtype)
+            if x.dtype.kind in "iu":                    # no gradient of an integer forward
+                for lay in (layer, ref_layer):
+                    with pytest.raises(TypeError, match="gradients need a floating input"):
+                        lay.backward(dy)
+                continue
+            if mode in ("avg", "sum") and not np.isfinite(x).all():
+                continue
             np.testing.assert_allclose(layer.backward(dy).astype(float),
                                        ref_layer.backward(dy).astype(float), rtol=1e-6,
                                        atol=1e-6 if dtype != "float16" else 1e-2)

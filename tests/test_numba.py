@@ -83,7 +83,7 @@ def test_concurrent_calls_from_threads_under_workqueue():
                          env=dict(os.environ, NUMBA_THREADING_LAYER="workqueue"),
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
-    assert "threading layer workqueue errors 0" in out.stdout
+    assert "threading layer workqueue started: False errors 0" in out.stdout
 
 
 def _grid():
