@@ -20,7 +20,7 @@ def _max(name, k, input, kernel_size, stride, padding, dilation, ceil_mode, retu
          layout, engine):
     p = _args.normalize(name, "max", k, kernel_size, stride, padding, dilation, ceil_mode,
                         layout=layout, return_indices=return_indices, engine=engine)
-    return _pool.forward(p, input)
+    return _pool.front(p, input)
 
 
 def _avg(name, k, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
@@ -29,7 +29,7 @@ def _avg(name, k, input, kernel_size, stride, padding, ceil_mode, count_include_
                         layout=layout, count_include_pad=count_include_pad,
                         divisor_override=divisor_override, engine=engine,
                         input_at_least_kernel=k == 3)
-    return _pool.forward(p, input)
+    return _pool.front(p, input)
 
 
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
@@ -118,20 +118,20 @@ def lp_params(name, k, norm_type, kernel_size, stride, ceil_mode, dilation, layo
 
 def lp_pool1d(input, norm_type, kernel_size, stride=None, ceil_mode=False, *, dilation=1,
               layout=None, engine=None):
-    return _pool.forward(lp_params("lp_pool1d", 1, norm_type, kernel_size, stride, ceil_mode,
-                                   dilation, layout, engine), input)
+    return _pool.front(lp_params("lp_pool1d", 1, norm_type, kernel_size, stride, ceil_mode,
+                                 dilation, layout, engine), input)
 
 
 def lp_pool2d(input, norm_type, kernel_size, stride=None, ceil_mode=False, *, dilation=1,
               layout=None, engine=None):
-    return _pool.forward(lp_params("lp_pool2d", 2, norm_type, kernel_size, stride, ceil_mode,
-                                   dilation, layout, engine), input)
+    return _pool.front(lp_params("lp_pool2d", 2, norm_type, kernel_size, stride, ceil_mode,
+                                 dilation, layout, engine), input)
 
 
 def lp_pool3d(input, norm_type, kernel_size, stride=None, ceil_mode=False, *, dilation=1,
               layout=None, engine=None):
-    return _pool.forward(lp_params("lp_pool3d", 3, norm_type, kernel_size, stride, ceil_mode,
-                                   dilation, layout, engine), input)
+    return _pool.front(lp_params("lp_pool3d", 3, norm_type, kernel_size, stride, ceil_mode,
+                                 dilation, layout, engine), input)
 
 
 def adaptive_max_pool1d(input, output_size, return_indices=False, *, layout=None, engine=None):

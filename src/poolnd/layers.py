@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _args, _family, _pool
+from . import _args, _dask, _family, _pool
 
 __all__ = ["MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d", "Pool",
            "LPPool1d", "LPPool2d", "LPPool3d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d",
@@ -32,6 +32,7 @@ class _Layer:
     def forward(self, input):
         """Pool ``input`` and keep what :meth:`backward` needs. Returns ``y`` (or ``(y, indices)``
         with ``return_indices=True``)."""
+        _dask.refuse(self._params.op, input)
         result, self._saved = _pool.forward(self._params, input, keep=True)
         return result
 
