@@ -198,10 +198,13 @@ def pool(p: _args.Params, x):
                                     _bounds(x.chunks[axes[d]]))
              for d in range(g.ndim)]
     base = dataclasses.replace(p, input_at_least_kernel=False)   # a block may be smaller
+    calls = {}                     # blocks with the same pads share one Params
 
     def call_of(blocks):
         pads = tuple((b.pad_before, b.pad_after) for b in blocks)
-        return ("fixed", dataclasses.replace(base, padding=pads))
+        if pads not in calls:
+            calls[pads] = ("fixed", dataclasses.replace(base, padding=pads))
+        return calls[pads]
 
     # the output dtype, from the driver itself on one element (one window of one input)
     probe = dataclasses.replace(base, return_indices=False, engine="numpy", padding=tuple(

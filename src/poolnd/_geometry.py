@@ -11,6 +11,7 @@ One output position ``o`` (per spatial dim) reads the input positions
 """
 from __future__ import annotations
 
+import bisect
 import functools
 import math
 from dataclasses import dataclass, field
@@ -313,8 +314,10 @@ def chunk_pieces(bounds: tuple[int, ...], lo: int, hi: int) -> tuple[tuple[int, 
     """The chunks (of a dim chunked at ``bounds``) that ``[lo, hi)`` overlaps, as ``(chunk
     index, slice inside the chunk, slice inside [lo, hi))``, in order."""
     pieces = []
-    for c in range(len(bounds) - 1):
+    c = max(0, bisect.bisect_right(bounds, lo) - 1)      # the chunk holding lo
+    while c < len(bounds) - 1 and bounds[c] < hi:
         a, b = max(lo, bounds[c]), min(hi, bounds[c + 1])
         if a < b:
             pieces.append((c, slice(a - bounds[c], b - bounds[c]), slice(a - lo, b - lo)))
+        c += 1
     return tuple(pieces)
