@@ -114,9 +114,9 @@ def random_fixed_call(rng, k):
             kw["divisor_override"] = int(rng.integers(1, 7))
     if mode == "lp":
         kw["norm_type"] = [1, 2, 3.5, np.inf][rng.integers(4)]
+    # one integer dtype: every other one would only add Numba compile time here
     floats = ["float32", "float64", "float16"]
-    dtype = floats[rng.integers(3)] if mode == "lp" or rng.random() < 0.7 else \
-        ["int32", "uint8", "int64"][rng.integers(3)]
+    dtype = floats[rng.integers(3)] if mode == "lp" or rng.random() < 0.7 else "int32"
     layout = LAYOUTS[k][rng.integers(len(LAYOUTS[k]))]
     shape = tuple(int(rng.integers(1, 3)) if c in "NC" else
                   int(rng.integers(3, 13 if k < 3 else 8)) for c in layout)
@@ -241,7 +241,7 @@ def test_global_pools(seed):
         layout = "N" + layout
     shape = tuple(int(rng.integers(1, 4)) if c in "NC" else int(rng.integers(1, 12))
                   for c in layout)
-    x = random_input(rng, shape, ["float32", "float64", "float16", "int16"][seed % 4])
+    x = random_input(rng, shape, ["float32", "float64", "float16", "int32"][seed % 4])
     chunks = random_chunks(rng, shape, spatial_axes(layout))
     check(poolnd.global_max_pool, x, chunks, layout=layout)
     check(poolnd.global_avg_pool, x, chunks, layout=layout)
