@@ -11,8 +11,8 @@ Every fixed-window pool (max, min, avg, sum, lp: every padding form, dilation, c
 ``return_indices``), the global pools and the adaptive pools accept a Dask array. Batch and
 channel axes keep their chunks. Along a spatial dim, the output block of input chunk ``i`` holds
 the outputs whose window starts in that chunk (about ``chunk / stride`` of them) and reads that
-chunk plus exactly the halo its windows need from the chunks after it (and before it, for pads);
-one task per output block, no rechunking. The computed result equals the in-memory call's bit for
+chunk plus exactly the halo its windows need from the chunks after it; one task per output
+block (plus two to split values from indices), no rechunking. The computed result equals the in-memory call's bit for
 bit: every output element depends only on its own window (the engines sum a window in one fixed
 order whatever the array's size or the kernel path), and indices are re-based to the whole plane.
 
