@@ -293,8 +293,11 @@ def check_empty(op: str, lay: Layout, shape: tuple[int, ...], allowed: str) -> N
                      f"axis {letter!r}; only the {' and '.join(allowed)} axes may be empty")
 
 
-def bind(p: Params, input) -> tuple[np.ndarray, Layout, _geometry.Geometry]:
-    """Check ``input`` against ``p``: -> (array, layout, geometry). Raises for every bad input."""
+def bind(p: Params, input, *, in_memory: bool = True
+         ) -> tuple[np.ndarray, Layout, _geometry.Geometry]:
+    """Check ``input`` against ``p``: -> (array, layout, geometry). Raises for every bad input.
+    ``in_memory=False`` (a Dask array's stand-in) skips the check that the output fits in
+    memory: a lazy output is written block by block."""
     x = check_array(p.op, input, integer_ok=p.mode != "lp")
     lay = resolve_layout(p.op, p.layout, p.k, x.shape)
     spatial = lay.spatial_shape(x.shape)
@@ -309,7 +312,8 @@ def bind(p: Params, input) -> tuple[np.ndarray, Layout, _geometry.Geometry]:
                    f"small (kernel_size={p.kernel}, stride={p.stride}, dilation={p.dilation}, "
                    f"pads={tuple(zip(g.pad_before, g.pad_after))}, ceil_mode={p.ceil_mode})")
     itemsize = 8 if p.mode == "sum" and x.dtype.kind in "iu" else x.dtype.itemsize
-    check_fits(p.op, lay, x.shape, g.out_size, itemsize + (8 if p.return_indices else 0))
+    if in_memory:
+        check_fits(p.op, lay, x.shape, g.out_size, itemsize + (8 if p.return_indices else 0))
     if (p.mode == "avg" and not p.count_include_pad and p.divisor_override is None
             and g.has_empty_window):
         fail(p.op, f"with count_include_pad=False some window of input size {spatial} holds no "

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _args, _boxes, _pool, engines
+from . import _args, _boxes, _dask, _pool, engines
 from ._layout import Layout
 from .engines._common import acc_dtype, divide, exact_int_pool
 
@@ -60,25 +60,38 @@ def _box_forward(op, kind, x, lay, boxes, eng_name, eng, return_indices, keep, c
 def adaptive(op: str, mode: str, k: int, input, output_size, return_indices=False, layout=None,
              engine=None, keep=False):
     """``adaptive_{max,avg}_pool{k}d``: output ``o`` reads ``[floor(o*L/O), ceil((o+1)*L/O))``."""
+    if _dask.is_dask_array(input):
+        return _dask.adaptive(op, mode, k, input, output_size, return_indices, layout, engine, keep)
+    x, lay, out, engine, return_indices, fixed = adaptive_plan(op, mode, k, input, output_size,
+                                                               return_indices, layout, engine)
+    if fixed is not None:
+        return _pool.forward(fixed, x, keep=keep)
+    _args.check_fits(op, lay, x.shape, out, x.dtype.itemsize + (8 if return_indices else 0))
+    eng_name, eng = _engine(engine)
+    return _box_forward(op, mode, x, lay, _boxes.adaptive(lay.spatial_shape(x.shape), out),
+                        eng_name, eng, return_indices, keep)
+
+
+def adaptive_plan(op: str, mode: str, k: int, input, output_size, return_indices, layout, engine):
+    """The checks of an adaptive pool and its output size: -> ``(x, layout, out, engine,
+    return_indices, fixed)``; ``fixed`` is the fixed pool's ``Params`` when the windows are
+    equal and tile the input (then exactly a pool with kernel = stride = L / O, whose kernels
+    are faster than the per-axis ones; to size 1: one window per plane), else None."""
     requested = _args.adaptive_output_size(op, output_size, k)
     return_indices = _args.check_bool(op, "return_indices", return_indices)
     if return_indices and mode != "max":
         _args.fail(op, "return_indices=True needs mode 'max'")
-    eng_name, eng = _engine(_args.check_engine(op, engine))
+    engine = _args.check_engine(op, engine)
     x, lay = _args.bind_plain(op, k, layout, input, empty="N" if mode == "max" else "NC")
     spatial = lay.spatial_shape(x.shape)
     out = tuple(L if o is None else o for o, L in zip(requested, spatial))
-    _args.check_fits(op, lay, x.shape, out, x.dtype.itemsize + (8 if return_indices else 0))
+    fixed = None
     if all(o > 0 and L % o == 0 for o, L in zip(out, spatial)):
-        # equal windows that tile the input (to size 1: one per plane): exactly a fixed pool
-        # with kernel = stride = L / O, whose kernels are faster than the per-axis ones
         tile = tuple(L // o for o, L in zip(out, spatial))
-        p = _args.normalize(op, mode, k, tile, tile, 0, 1, False, layout=lay,
-                            return_indices=return_indices, engine=eng_name,
-                            torch_empty_rule="any")
-        return _pool.forward(p, x, keep=keep)
-    return _box_forward(op, mode, x, lay, _boxes.adaptive(spatial, out), eng_name, eng,
-                        return_indices, keep)
+        fixed = _args.normalize(op, mode, k, tile, tile, 0, 1, False, layout=lay,
+                                return_indices=return_indices, engine=engine,
+                                torch_empty_rule="any")
+    return x, lay, out, engine, return_indices, fixed
 
 
 def adaptive_pool(input, mode, output_size, *, spatial_dims, layout=None, return_indices=False,
@@ -129,6 +142,7 @@ def fractional(op: str, k: int, input, kernel_size, output_size=None, output_rat
                keep=False):
     """``fractional_max_pool{k}d``: windows of size ``kernel_size`` at PyTorch's pseudo-random
     starts, made from one sample in [0, 1) per plane and spatial dim."""
+    _dask.refuse(op, input, samples)
     kernel = _args.int_tuple(op, "kernel_size", kernel_size, k, 1)
     return_indices = _args.check_bool(op, "return_indices", return_indices)
     eng_name, eng = _engine(_args.check_engine(op, engine))
@@ -158,6 +172,7 @@ def draw_samples(rng: np.random.Generator, n: int, c: int, k: int, dtype) -> np.
 def unpool(op: str, k: int, input, indices, kernel_size, stride=None, padding=0,
            output_size=None, layout=None, engine=None, keep=False):
     """``max_unpool{k}d``: zeros of the output size with ``input`` written at ``indices``."""
+    _dask.refuse(op, input, indices)
     kernel = _args.int_tuple(op, "kernel_size", kernel_size, k, 1)
     stride = kernel if stride is None else _args.int_tuple(op, "stride", stride, k, 1)
     pads = _args.int_tuple(op, "padding", padding, k, 0)

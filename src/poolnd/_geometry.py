@@ -11,13 +11,15 @@ One output position ``o`` (per spatial dim) reads the input positions
 """
 from __future__ import annotations
 
+import bisect
 import functools
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Geometry", "windows", "output_size", "same_pads", "TapRange"]
+__all__ = ["Geometry", "windows", "output_size", "same_pads", "TapRange", "Block", "chunk_blocks",
+           "adaptive_chunk_blocks", "chunk_pieces"]
 
 
 def output_size(size: int, kernel: int, stride: int, dilation: int, before: int, after: int,
@@ -284,3 +286,104 @@ def windows(in_size: tuple[int, ...], kernel: tuple[int, ...], stride: tuple[int
                 for L, k, s, dl, (pb, pa) in zip(in_size, kernel, stride, dilation, pads))
     return Geometry(in_size, kernel, stride, dilation, tuple(p[0] for p in pads),
                     tuple(p[1] for p in pads), out)
+
+
+# ----------------------------------------------------------------------------------------------
+# chunked pools (the Dask front door): which outputs each block computes and what it reads
+# ----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Block:
+    """One output block of a chunked pool along one dim: outputs ``out_lo <= o < out_hi`` are
+    computed from the input ``[in_lo, in_hi)`` alone, pooled with the pads ``(pad_before,
+    pad_after)`` (and the call's kernel, stride, dilation and ceil mode), which give exactly
+    those outputs, reading the same taps with the same divisors as the whole-array call."""
+
+    out_lo: int
+    out_hi: int
+    in_lo: int
+    in_hi: int
+    pad_before: int = 0
+    pad_after: int = 0
+
+
+def _merge_empty(spans, hull):
+    """Output spans ``[(o0, o1), ...]`` without empty ones, and with a span whose windows read
+    no input (``hull(o0, o1)`` empty: all of it in the left or right padding) merged into its
+    neighbour."""
+    spans = [sp for sp in spans if sp[1] > sp[0]]
+    while len(spans) > 1 and hull(*spans[0])[0] >= hull(*spans[0])[1]:
+        spans[:2] = [(spans[0][0], spans[1][1])]
+    while len(spans) > 1 and hull(*spans[-1])[0] >= hull(*spans[-1])[1]:
+        spans[-2:] = [(spans[-2][0], spans[-1][1])]
+    return spans
+
+
+def chunk_blocks(size: int, kernel: int, stride: int, dilation: int, before: int, after: int,
+                 ceil_mode: bool, bounds: tuple[int, ...]) -> tuple[Block, ...]:
+    """Output blocks of a fixed-window pool along one dim whose input is chunked at ``bounds``
+    (``0 = b_0 < b_1 < ... < b_m = size``).
+
+    Output ``o`` reads ``[o * stride - before, o * stride - before + dilation * (kernel - 1)
+    + 1)``. Block ``i`` holds the outputs whose window starts in chunk ``i`` (the first block
+    also those starting in the left pad, the last those starting past the input), so there are
+    about ``chunk / stride`` outputs per block and at most one block per chunk; it reads the hull
+    of those of its windows that overlap the input, clipped to it: its own chunk plus exactly
+    the halo its windows need.
+    Its pads are what its windows hang over that hull, except that a ceil-mode window running
+    past the padded input keeps the call's own ``after`` (so its divisor counts the same taps).
+    A block whose windows all lie in the padding joins its neighbour; when every window does,
+    the one block is the whole dim with the call's own pads.
+    """
+    n = output_size(size, kernel, stride, dilation, before, after, ceil_mode)
+    span = dilation * (kernel - 1) + 1
+
+    def hull(o0, o1):         # what the windows o0 <= o < o1 that overlap the input read
+        first = max(o0, (before - span) // stride + 1)
+        last = min(o1 - 1, -(-(size + before) // stride) - 1)
+        if first > last:
+            return 0, 0
+        return max(0, first * stride - before), min(size, last * stride - before + span)
+
+    cuts = [0] + [min(n, max(0, -(-(b + before) // stride))) for b in bounds[1:-1]] + [n]
+    spans = _merge_empty(list(zip(cuts[:-1], cuts[1:])), hull)
+    lo, hi = hull(*spans[0])
+    if len(spans) == 1 and lo >= hi:
+        return (Block(0, n, 0, size, before, after),)
+    blocks = []
+    for o0, o1 in spans:
+        lo, hi = hull(o0, o1)
+        end = (o1 - 1) * stride - before + span
+        pad_after = size + after - hi if end > size + after else end - hi
+        blocks.append(Block(o0, o1, lo, hi, lo - (o0 * stride - before), pad_after))
+    return tuple(blocks)
+
+
+def adaptive_chunk_blocks(size: int, out: int, bounds: tuple[int, ...]) -> tuple[Block, ...]:
+    """Output blocks of an adaptive pool along one dim (PyTorch's windows ``[floor(o * size /
+    out), ceil((o + 1) * size / out))``) whose input is chunked at ``bounds``: block ``i`` holds
+    the outputs whose window starts in chunk ``i`` and reads the hull of their windows. No pads:
+    adaptive windows lie inside the input. ``out == 0`` gives one empty block reading one element.
+    """
+    if out == 0:
+        return (Block(0, 0, 0, min(size, 1)),)
+
+    def hull(o0, o1):
+        return (o0 * size) // out, -(-o1 * size // out)
+
+    cuts = [0] + [min(out, -(-b * out // size)) for b in bounds[1:-1]] + [out]
+    return tuple(Block(o0, o1, *hull(o0, o1))
+                 for o0, o1 in _merge_empty(list(zip(cuts[:-1], cuts[1:])), hull))
+
+
+def chunk_pieces(bounds: tuple[int, ...], lo: int, hi: int) -> tuple[tuple[int, slice, slice], ...]:
+    """The chunks (of a dim chunked at ``bounds``) that ``[lo, hi)`` overlaps, as ``(chunk
+    index, slice inside the chunk, slice inside [lo, hi))``, in order."""
+    pieces = []
+    c = max(0, bisect.bisect_right(bounds, lo) - 1)      # the chunk holding lo
+    while c < len(bounds) - 1 and bounds[c] < hi:
+        a, b = max(lo, bounds[c]), min(hi, bounds[c + 1])
+        if a < b:
+            pieces.append((c, slice(a - bounds[c], b - bounds[c]), slice(a - lo, b - lo)))
+        c += 1
+    return tuple(pieces)

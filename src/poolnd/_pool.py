@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _args, engines
+from . import _args, _dask, engines
 from ._clipped import Clipped
 from .engines._common import acc_dtype, exact_int_pool, sum_dtype
 from ._geometry import Geometry
@@ -41,6 +41,12 @@ def _engine(name: str, g: Geometry):
     (:mod:`poolnd._clipped`: the cost then follows the input and output sizes)."""
     eng = engines.get(name)
     return Clipped(eng) if g.wasteful else eng
+
+
+def front(p: _args.Params, input):
+    """The front door of every fixed-window function: a Dask array goes to ``_dask`` (which
+    runs :func:`forward` on each block), anything else straight to :func:`forward`."""
+    return _dask.pool(p, input) if _dask.is_dask_array(input) else forward(p, input)
 
 
 def forward(p: _args.Params, input, *, keep: bool = False):
@@ -228,10 +234,12 @@ def pool(input, mode, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
                         ceil_mode, layout=layout, return_indices=return_indices,
                         count_include_pad=count_include_pad, divisor_override=divisor_override,
                         norm_type=norm_type, engine=engine, torch_empty_rule="any")
-    return forward(p, input)
+    return front(p, input)
 
 
 def global_pool(op: str, mode: str, input, spatial_dims, layout, engine):
     """Pool each whole spatial plane to size 1, keeping the dims (ONNX GlobalMaxPool/AveragePool)."""
+    if _dask.is_dask_array(input):
+        return _dask.global_pool(op, mode, input, spatial_dims, layout, engine)
     x, p = _args.normalize_global(op, mode, input, spatial_dims, layout, engine)
     return forward(p, x)

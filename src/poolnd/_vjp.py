@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import inspect
 
-from . import _args, _family, _pool
+from . import _args, _dask, _family, _pool
 from . import functional as F
 
 __all__ = ["vjp", "Pullback", "run", "pool_params"]
@@ -54,7 +54,10 @@ class Pullback:
 
 def run(driver, *args, **kwargs):
     """``driver(*args, **kwargs, keep=True)`` -> ``(result, Pullback)``: the one place where a
-    forward record becomes a backward, for :func:`vjp` and for every layer."""
+    forward record becomes a backward, for :func:`vjp` and for every layer. A Dask array is
+    refused here: a backward needs the whole forward in memory."""
+    op = getattr(args[0], "op", args[0] if isinstance(args[0], str) else "vjp")
+    _dask.refuse(op, *args, *kwargs.values())
     result, record = driver(*args, **kwargs, keep=True)
     return result, Pullback(record)
 

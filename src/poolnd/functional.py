@@ -33,11 +33,11 @@ def avg_params(name, k, kernel_size, stride, padding, ceil_mode, count_include_p
 
 
 def _max(name, k, input, *args):
-    return _pool.forward(max_params(name, k, *args), input)
+    return _pool.front(max_params(name, k, *args), input)
 
 
 def _avg(name, k, input, *args):
-    return _pool.forward(avg_params(name, k, *args), input)
+    return _pool.front(avg_params(name, k, *args), input)
 
 
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
@@ -127,20 +127,20 @@ def lp_params(name, k, norm_type, kernel_size, stride, ceil_mode, dilation, layo
 
 def lp_pool1d(input, norm_type, kernel_size, stride=None, ceil_mode=False, *, dilation=1,
               layout=None, engine=None):
-    return _pool.forward(lp_params("lp_pool1d", 1, norm_type, kernel_size, stride, ceil_mode,
-                                   dilation, layout, engine), input)
+    return _pool.front(lp_params("lp_pool1d", 1, norm_type, kernel_size, stride, ceil_mode,
+                                 dilation, layout, engine), input)
 
 
 def lp_pool2d(input, norm_type, kernel_size, stride=None, ceil_mode=False, *, dilation=1,
               layout=None, engine=None):
-    return _pool.forward(lp_params("lp_pool2d", 2, norm_type, kernel_size, stride, ceil_mode,
-                                   dilation, layout, engine), input)
+    return _pool.front(lp_params("lp_pool2d", 2, norm_type, kernel_size, stride, ceil_mode,
+                                 dilation, layout, engine), input)
 
 
 def lp_pool3d(input, norm_type, kernel_size, stride=None, ceil_mode=False, *, dilation=1,
               layout=None, engine=None):
-    return _pool.forward(lp_params("lp_pool3d", 3, norm_type, kernel_size, stride, ceil_mode,
-                                   dilation, layout, engine), input)
+    return _pool.front(lp_params("lp_pool3d", 3, norm_type, kernel_size, stride, ceil_mode,
+                                 dilation, layout, engine), input)
 
 
 def adaptive_max_pool1d(input, output_size, return_indices=False, *, layout=None, engine=None):

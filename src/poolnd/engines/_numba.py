@@ -12,6 +12,12 @@ strides 1 and 2 specialized), so LLVM vectorizes the inner loop. Channels-last a
 ``(N, D, H, W, C)`` are pooled in place, vectorized over C. 4-d and higher pools use one general
 kernel over flattened planes.
 
+Sums (averages, mode "sum"): every kernel adds a window's taps to a running sum in the
+accumulation dtype (float32 for float16/float32 data), starting from 0, in row-major tap order,
+whatever the path, so a window's sum does not depend on the array's size or on which kernel ran
+(a chunked call equals the whole one bit for bit). A zero in that dtype is written
+``div[0] - div[0]``: ``div[0] * 0`` would be typed float64 (float32 times an int literal).
+
 Ties and NaN as in the reference engine: the running best is replaced when ``v > best`` (``<``
 for min) or ``v != v``; the first of tied maxima wins, the last NaN wins. The select is written
 branch-free. No fastmath: NaN propagation and bit-identical results are part of the contract.
@@ -553,7 +559,7 @@ def _k2_2d_row(x, y, op, div, r):
     a1 = x[b, od, 2 * oh + 1]
     if op == SUM:
         for q in range(OW):
-            s = div[0] * 0
+            s = div[0] - div[0]
             s += a0[2 * q]
             s += a0[2 * q + 1]
             s += a1[2 * q]
@@ -592,7 +598,7 @@ def _k2_3d(x, y, op, div, r0, r1):
         a3 = x[b, 2 * od + 1, 2 * oh + 1]
         if op == SUM:
             for q in range(OW):
-                s = div[0] * 0
+                s = div[0] - div[0]
                 s += a0[2 * q]
                 s += a0[2 * q + 1]
                 s += a1[2 * q]
@@ -832,7 +838,7 @@ def _k3_avg_cf(x, y, geo, wtab, ch, cw, override, r0, r1):
             o = out[q_lo:]
             for q in range(q_hi - q_lo):
                 c = sw * q
-                t = override * 0
+                t = override - override
                 t += s0[c]
                 t += s0[c + 1]
                 t += s0[c + 2]
@@ -846,7 +852,7 @@ def _k3_avg_cf(x, y, geo, wtab, ch, cw, override, r0, r1):
         for q in range(OW):                  # rows touching the padding, and edge columns
             if a0 <= q < a1:
                 continue
-            t = override * 0
+            t = override - override
             for j in range(3):
                 if z0 + j < 0 or z0 + j >= H:
                     continue
@@ -879,7 +885,7 @@ def _k2_cl(x, y, op, div, r0, r1):
             o = out[ow * C:]
             if op == SUM:
                 for c in range(C):
-                    s = div[0] * 0
+                    s = div[0] - div[0]
                     s += t[c]
                     s += t[C + c]
                     s += u[c]
@@ -1244,12 +1250,30 @@ def _tiles_cf(x, y, kh, kw, op, div, r0, r1):
     no padding, every window inside), values only, one plane per work item. Each input row
     first reduces its kw-wide tiles (with W == OW*kw the plane is one flat row of tiles: kw
     long loops instead of a short loop per tap and output row), then each output row combines
-    its kh rows in order: row-major order for max/min, so their results are exact."""
+    its kh rows in order: row-major order for max/min, so their results are exact. Sums add
+    every tap into the output row in row-major order from 0, as every average kernel does (a
+    window's sum must not depend on the kernel path: a chunked call must equal a whole one)."""
     B, D, H, W = x.shape
     OH, OW = y.shape[2], y.shape[3]
+    zero = div[0] * 0
+    if op == SUM:
+        for i in range(r0, r1):
+            b = i // D
+            d = i - b * D
+            for oh in range(OH):
+                o = y[b, d, oh]
+                _tile_pass(x[b, d, oh * kh], o, OW, kw, op, zero)
+                for ii in range(1, kh):
+                    row = x[b, d, oh * kh + ii]
+                    for j in range(kw):
+                        a = row[j:]
+                        for q in range(OW):
+                            o[q] += a[q * kw]
+                for q in range(OW):
+                    o[q] = o[q] / div[0]
+        return
     rows = OH * kh
     hf = np.empty(rows * OW, dtype=y.dtype)
-    zero = div[0] * 0
     for i in range(r0, r1):
         b = i // D
         d = i - b * D
@@ -1407,24 +1431,33 @@ def _global_best_cf(x, y, arg, op, with_arg, r0, r1):
 
 @njit(cache=_CACHE, nogil=True)
 def _global_sum_cf(x, y, div, r0, r1):
-    """Sum of each whole plane over four interleaved partial sums (float dtypes), divided by
-    div[0]: the same total as a sequential sum up to rounding, 3-4x faster."""
+    """Sum of each whole plane (float dtypes) in order from 0, as every average kernel sums a
+    window (a window's sum must not depend on the kernel path), divided by div[0]. Four planes
+    at a time: four independent sums keep the adder busy, each in its own sequential order."""
     P = x.shape[1]
-    n4 = P - P % 4
-    for b in range(r0, r1):
+    b = r0
+    while b + 4 <= r1:
+        x0, x1, x2, x3 = x[b], x[b + 1], x[b + 2], x[b + 3]
+        s0 = div[0] - div[0]
+        s1 = div[0] - div[0]
+        s2 = div[0] - div[0]
+        s3 = div[0] - div[0]
+        for i in range(P):
+            s0 += x0[i]
+            s1 += x1[i]
+            s2 += x2[i]
+            s3 += x3[i]
+        y[b] = s0 / div[0]
+        y[b + 1] = s1 / div[0]
+        y[b + 2] = s2 / div[0]
+        y[b + 3] = s3 / div[0]
+        b += 4
+    for b in range(b, r1):
         row = x[b]
-        s0 = div[0] * 0
-        s1 = div[0] * 0
-        s2 = div[0] * 0
-        s3 = div[0] * 0
-        for i in range(0, n4, 4):
+        s0 = div[0] - div[0]
+        for i in range(P):
             s0 += row[i]
-            s1 += row[i + 1]
-            s2 += row[i + 2]
-            s3 += row[i + 3]
-        for i in range(n4, P):
-            s0 += row[i]
-        y[b] = ((s0 + s1) + (s2 + s3)) / div[0]
+        y[b] = s0 / div[0]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1505,7 +1538,8 @@ def _axis_sum(v, y, starts, sizes, r0, r1):
             d1 = dst.reshape(O)
             for o in range(O):
                 s = starts[row, o]
-                t = s1[s] + 0             # + 0: a sum of -0s is +0, as when summing from 0
+                d1[o] = s1[s] + 0         # + 0: a sum of -0s is +0, as when summing from 0
+                t = d1[o]                 # the running sum in v's dtype, as with Q > 1
                 for j in range(s + 1, s + sizes[row, o]):
                     t += s1[j]
                 d1[o] = t
