@@ -111,23 +111,26 @@ def _padding(op: str, padding, k: int, kernel: tuple[int, ...]):
 
 
 def parse_layout(op: str, layout, k: int) -> Layout | None:
+    """A layout string -> :class:`Layout`. ``N`` (batch) and ``C`` (channels) may each be left
+    out; every other letter is a spatial axis, and there must be ``k`` of them. When they are
+    PyTorch's letters for ``k`` dims (``W``; ``H W``; ``D H W``, in any order) the spatial order
+    (per-dim tuples, indices) is D, H, W wherever they stand; any other letters (``"ZYX"``, or a
+    mix such as ``"HX"``) are taken in the order written."""
     if layout is None or isinstance(layout, Layout):       # None, or parsed already
         return layout
     if not isinstance(layout, str):
-        fail(op, f"layout must be a string such as 'NCHW' or 'NHWC' or None, got {layout!r}",
-             TypeError)
-    if not layout.isalpha() or not layout.isupper() or len(set(layout)) != len(layout):
-        fail(op, f"layout={layout!r} must be distinct upper-case letters, one per axis")
-    if "C" not in layout:
-        fail(op, f"layout={layout!r} must name the channel axis 'C'")
+        fail(op, f"layout must be a string such as 'NCHW', 'NHWC' or 'HW', or None, got "
+                 f"{layout!r}", TypeError)
+    if (not layout.isascii() or not layout.isalpha() or not layout.isupper()
+            or len(set(layout)) != len(layout)):
+        fail(op, f"layout={layout!r} must be distinct upper-case letters A-Z, one per axis "
+                 f"('N' batch, 'C' channels, any other letter a spatial axis)")
     spatial = "".join(c for c in layout if c not in "NC")
     if len(spatial) != k:
         fail(op, f"layout={layout!r} names {len(spatial)} spatial axes ({spatial!r}), but the op "
-                 f"pools {k} spatial dims")
-    if k in SPATIAL_LETTERS:
-        if set(spatial) != set(SPATIAL_LETTERS[k]):
-            fail(op, f"layout={layout!r}: the {k} spatial axes must be named "
-                     f"{SPATIAL_LETTERS[k]!r} (in any order), got {spatial!r}")
+                 f"pools {k} spatial dims (every letter other than 'N' batch and 'C' channels "
+                 f"is a spatial axis)")
+    if k in SPATIAL_LETTERS and set(spatial) == set(SPATIAL_LETTERS[k]):
         spatial = SPATIAL_LETTERS[k]
     return Layout(layout, spatial)
 
@@ -274,8 +277,10 @@ def resolve_layout(op: str, layout: Layout | None, k: int, shape: tuple[int, ...
         if ndim == k + 1:
             return default_layout(k, False)
         sp = default_layout(k, True).spatial
+        hint = (f"; for an input without batch and channel axes pass layout={sp!r}"
+                if ndim == k and k in SPATIAL_LETTERS else "")
         fail(op, f"expected a {k + 1}-D (unbatched, C{sp}) or {k + 2}-D (batched, NC{sp}) input, "
-                 f"got {ndim}-D with shape {shape}")
+                 f"got {ndim}-D with shape {shape}{hint}")
     if len(layout.letters) != ndim:
         hint = (f"; for unbatched input drop 'N' (layout={layout.letters.replace('N', '')!r})"
                 if layout.batched and len(layout.letters) == ndim + 1 else "")
@@ -329,6 +334,9 @@ def normalize_global(op: str, mode: str, input, spatial_dims, layout, engine):
     if spatial_dims is None:
         if layout is not None:
             spatial_dims = sum(c not in "NC" for c in str(layout))
+            if spatial_dims == 0:
+                fail(op, f"layout={layout!r} names no spatial axis to pool (every letter other "
+                         f"than 'N' batch and 'C' channels is a spatial axis)")
         else:
             spatial_dims = x.ndim - 2
             if spatial_dims < 1:
@@ -449,11 +457,15 @@ def unpool_output_size(op: str, lay: Layout, spatial, kernel, stride, pads, outp
             fail(op, f"output_size must be None or a tuple of ints, got {output_size!r}",
                  TypeError)
         sizes = tuple(int(v) for v in output_size)
-        if len(sizes) == k + 2:
-            sizes = lay.spatial_shape(sizes) if lay.batched else sizes[2:]
+        whole = len(lay.letters)
+        if len(sizes) != k and len(sizes) == whole:          # a whole shape in the layout
+            sizes = lay.spatial_shape(sizes)
+        elif len(sizes) == k + 2:                             # PyTorch's (N, C, *spatial)
+            sizes = sizes[2:]
         if len(sizes) != k:
-            fail(op, f"output_size={output_size!r} must have {k} (spatial) or {k + 2} (whole "
-                     f"shape) entries, got {len(output_size)}")
+            fail(op, f"output_size={output_size!r} must have {k} (spatial) or "
+                     f"{' or '.join(str(v) for v in sorted({whole, k + 2} - {k}))} (whole shape) "
+                     f"entries, got {len(output_size)}")
         for d in range(k):
             lo, hi = default[d] - stride[d], default[d] + stride[d]
             if not lo < sizes[d] < hi:
