@@ -22,6 +22,7 @@ __all__ = ["Params", "normalize", "bind", "fail", "check_array", "check_bool", "
 
 MODES = ("max", "min", "avg", "sum", "lp")
 PAD_STRINGS = ("valid", "same", "same_lower")
+ROUNDINGS = ("trunc", "nearest")          # integer averages: toward zero, or half to even
 # default names of spatial dims beyond D, H, W (lower case past the 21 free capitals: internal
 # names only, for up to MAX_DIMS - 1 spatial dims)
 _EXTRA_LETTERS = "ABEFGIJKLMOPQRSTUVXYZ" + "abcdefghijklmnopqrstuvwxyz"
@@ -195,15 +196,17 @@ class Params:
     torch_empty_rule: str = "batch"     # zero-size axes allowed: "batch" (PyTorch's rule) or "any"
     input_at_least_kernel: bool = False  # PyTorch's avg_pool3d also demands input >= kernel
     norm_type: float | None = None       # mode "lp" only
+    rounding: str = "trunc"              # integer averages: "trunc" or "nearest"
 
 
 def normalize(op: str, mode: str, k: int, kernel_size, stride=None, padding=0, dilation=1,
               ceil_mode=False, *, layout=None, return_indices=False, count_include_pad=True,
               divisor_override=None, engine=None, torch_empty_rule="batch",
-              input_at_least_kernel=False, norm_type=None) -> Params:
+              input_at_least_kernel=False, norm_type=None, rounding="trunc") -> Params:
     """Check and normalize everything but the input array."""
     if mode not in MODES:
         fail(op, f"mode={mode!r} must be one of {MODES}")
+    rounding = check_rounding(op, rounding)
     check_spatial_dims(op, k)
     kernel = int_tuple(op, "kernel_size", kernel_size, k, 1)
     if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0):
@@ -238,7 +241,16 @@ def normalize(op: str, mode: str, k: int, kernel_size, stride=None, padding=0, d
         fail(op, f"norm_type={norm_type!r} applies to mode 'lp' only, got mode={mode!r}")
     return Params(op, mode, k, kernel, strides, dil, pads, ceil_mode, parse_layout(op, layout, k),
                   return_indices, count_include_pad, divisor_override, check_engine(op, engine),
-                  torch_empty_rule, input_at_least_kernel, norm_type)
+                  torch_empty_rule, input_at_least_kernel, norm_type, rounding)
+
+
+def check_rounding(op: str, rounding) -> str:
+    """``rounding``: how an average of integers rounds, "trunc" (toward zero, PyTorch's) or
+    "nearest" (half to even). Accepted by every mode and dtype; it acts on integer averages."""
+    if not isinstance(rounding, str) or rounding not in ROUNDINGS:
+        fail(op, f"rounding={rounding!r} must be one of {ROUNDINGS} (how an average of "
+                 f"integers rounds: toward zero, or to nearest with ties to even)")
+    return rounding
 
 
 def check_spatial_dims(op: str, k) -> int:
@@ -328,7 +340,8 @@ def bind(p: Params, input, *, in_memory: bool = True
     return x, lay, g
 
 
-def normalize_global(op: str, mode: str, input, spatial_dims, layout, engine):
+def normalize_global(op: str, mode: str, input, spatial_dims, layout, engine,
+                     rounding="trunc"):
     """Checks for the global pools: -> (array, Params) pooling each whole spatial plane."""
     x = check_array(op, input)
     if spatial_dims is None:
@@ -349,7 +362,7 @@ def normalize_global(op: str, mode: str, input, spatial_dims, layout, engine):
     if any(s == 0 for s in kernel):
         fail(op, f"input of shape {x.shape} has an empty spatial axis")
     return x, normalize(op, mode, spatial_dims, kernel, 1, 0, 1, False, layout=lay,
-                        engine=engine, torch_empty_rule="any")
+                        engine=engine, torch_empty_rule="any", rounding=rounding)
 
 
 @functools.lru_cache(maxsize=1)

@@ -64,7 +64,7 @@ def run(driver, *args, **kwargs):
 
 def pool_params(op, mode, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, *,
                 spatial_dims, layout=None, return_indices=False, count_include_pad=True,
-                divisor_override=None, norm_type=None, engine=None):
+                divisor_override=None, norm_type=None, rounding="trunc", engine=None):
     """The normalized call of :func:`poolnd.pool` (``op`` names it in errors: "pool", "Pool").
     The same ``_args.normalize`` call as ``_pool.pool`` makes (see the module notes); the
     ``Pool`` layer builds it too."""
@@ -72,7 +72,7 @@ def pool_params(op, mode, kernel_size, stride=None, padding=0, dilation=1, ceil_
                            ceil_mode, layout=layout, return_indices=return_indices,
                            count_include_pad=count_include_pad,
                            divisor_override=divisor_override, norm_type=norm_type, engine=engine,
-                           torch_empty_rule="any")
+                           torch_empty_rule="any", rounding=rounding)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -105,8 +105,8 @@ def _fractional(name, k):
 
 
 def _global(name, mode):
-    def build(input, spatial_dims, layout, engine):
-        x, p = _args.normalize_global(name, mode, input, spatial_dims, layout, engine)
+    def build(input, spatial_dims, layout, engine, rounding="trunc"):
+        x, p = _args.normalize_global(name, mode, input, spatial_dims, layout, engine, rounding)
         return run(_pool.forward, p, x)
     return build
 
@@ -115,13 +115,14 @@ def _pool_build(input, **kw):
     return run(_pool.forward, pool_params("pool", **kw), input)
 
 
-def _adaptive_pool_build(input, mode, output_size, spatial_dims, layout, return_indices, engine):
+def _adaptive_pool_build(input, mode, output_size, spatial_dims, layout, return_indices, engine,
+                         rounding):
     # The checks of mode and spatial_dims live in _family.adaptive_pool, which has no keep=True
     # form; calling it first keeps them in one place, at the price of a second forward.
     _family.adaptive_pool(input, mode, output_size, spatial_dims=spatial_dims, layout=layout,
-                          return_indices=return_indices, engine=engine)
+                          return_indices=return_indices, rounding=rounding, engine=engine)
     return run(_family.adaptive, "adaptive_pool", mode, spatial_dims, input, output_size,
-               return_indices, layout, engine)
+               return_indices, layout, engine, rounding=rounding)
 
 
 _BUILDERS = {
