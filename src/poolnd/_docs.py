@@ -267,8 +267,8 @@ indices : ndarray of int64, the shape of ``input``
 kernel_size, stride, padding : int or tuple of {k} ints
     Those of the max pool being inverted; ``stride`` defaults to ``kernel_size``.
 output_size : tuple of ints, optional
-    The spatial size ({k} ints) or the whole output shape (``(N, C, {sp})``, or as many ints
-    as ``layout`` names axes, in its order). Default
+    The spatial size ({k} ints, in the order per-dim tuples take) or the whole output shape
+    (``(N, C, {sp})``, or as many ints as ``layout`` names axes, in its order). Default
     ``(L - 1) * stride + kernel_size - 2 * padding``; a given size must lie strictly within one
     stride of that (PyTorch's rule), which resolves the ambiguity of ``max_pool``'s floor.
 """ + _LAYOUT_PARAMS + """
