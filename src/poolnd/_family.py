@@ -95,7 +95,7 @@ def adaptive_plan(op: str, mode: str, k: int, input, output_size, return_indices
 
 
 def adaptive_pool(input, mode, output_size, *, spatial_dims, layout=None, return_indices=False,
-                  engine=None):
+                  engine=None, keep=False):
     """Adaptive pooling over any number of spatial dims: mode "max" or "avg".
 
     Output position ``o`` of a spatial dim of input length ``L`` and output length ``O`` pools
@@ -134,7 +134,7 @@ def adaptive_pool(input, mode, output_size, *, spatial_dims, layout=None, return
         _args.fail("adaptive_pool", f"mode={mode!r} must be 'max' or 'avg'")
     spatial_dims = _args.check_spatial_dims("adaptive_pool", spatial_dims)
     return adaptive("adaptive_pool", mode, spatial_dims, input, output_size,
-                    return_indices, layout, engine)
+                    return_indices, layout, engine, keep=keep)
 
 
 def fractional(op: str, k: int, input, kernel_size, output_size=None, output_ratio=None,
