@@ -95,7 +95,7 @@ def adaptive_plan(op: str, mode: str, k: int, input, output_size, return_indices
 
 
 def adaptive_pool(input, mode, output_size, *, spatial_dims, layout=None, return_indices=False,
-                  engine=None, keep=False):
+                  engine=None):
     """Adaptive pooling over any number of spatial dims: mode "max" or "avg".
 
     Output position ``o`` of a spatial dim of input length ``L`` and output length ``O`` pools
@@ -130,6 +130,13 @@ def adaptive_pool(input, mode, output_size, *, spatial_dims, layout=None, return
             [17., 19.],
             [21., 23.]]])
     """
+    return adaptive_pool_call(input, mode, output_size, spatial_dims, layout, return_indices,
+                              engine)
+
+
+def adaptive_pool_call(input, mode, output_size, spatial_dims, layout=None, return_indices=False,
+                       engine=None, keep=False):
+    """:func:`adaptive_pool` with its checks, and a ``keep`` form for ``vjp``."""
     if mode not in ("max", "avg"):
         _args.fail("adaptive_pool", f"mode={mode!r} must be 'max' or 'avg'")
     spatial_dims = _args.check_spatial_dims("adaptive_pool", spatial_dims)

@@ -115,8 +115,8 @@ def _pool_build(input, **kw):
 
 
 def _adaptive_pool_build(input, mode, output_size, spatial_dims, layout, return_indices, engine):
-    return run(_family.adaptive_pool, input, mode, output_size, spatial_dims=spatial_dims,
-               layout=layout, return_indices=return_indices, engine=engine)
+    return run(_family.adaptive_pool_call, input, mode, output_size, spatial_dims, layout,
+               return_indices, engine)
 
 
 _BUILDERS = {
