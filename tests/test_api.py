@@ -68,7 +68,7 @@ def test_layer_signature_extends_torch(name):
 
 def _public_modules():
     return ["poolnd", "poolnd.functional", "poolnd.layers", "poolnd._pool", "poolnd._indices",
-            "poolnd._geometry", "poolnd._family"]
+            "poolnd._geometry", "poolnd._family", "poolnd._vjp"]
 
 
 @pytest.mark.parametrize("modname", _public_modules())

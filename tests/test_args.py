@@ -158,3 +158,27 @@ def test_errors_survive_python_O():
             "except ValueError as e:\n    print('ok', e)\n")
     out = subprocess.run([sys.executable, "-O", "-c", code], capture_output=True, text=True)
     assert out.stdout.startswith("ok max_pool2d: stride=0")
+
+
+# The two contract gaps of API.md section 5, the other way round: inputs poolnd once rejected and
+# now computes, equal to PyTorch (lp with norm_type < 0) or to ONNX's rule as pool() applies it
+# (avg_pool3d with string or pair padding on an input smaller than the kernel).
+X5 = np.random.default_rng(5).random((1, 2, 3, 3, 4)) + 0.1
+ACCEPTED_NOW = [
+    ("lp norm_type -1", lambda m: m.lp_pool2d(X4 + 1, -1.0, 2),
+     lambda: F.lp_pool2d(torch.from_numpy(X4 + 1), -1.0, 2).numpy()),
+    ("lp norm_type -2.5 ceil", lambda m: m.lp_pool1d(X3 + 1, -2.5, 3, 2, True),
+     lambda: F.lp_pool1d(torch.from_numpy(X3 + 1), -2.5, 3, 2, True).numpy()),
+    ("avg_pool3d same, input < kernel", lambda m: m.avg_pool3d(X5, 4, 1, "same"),
+     lambda: poolnd.pool(X5, "avg", 4, 1, "same", spatial_dims=3)),
+    ("avg_pool3d pairs, input < kernel",
+     lambda m: m.AvgPool3d(4, 1, ((2, 1), (1, 2), (0, 0)), count_include_pad=False).forward(X5),
+     lambda: poolnd.pool(X5, "avg", 4, 1, ((2, 1), (1, 2), (0, 0)), spatial_dims=3,
+                         count_include_pad=False)),
+]
+
+
+@pytest.mark.parametrize("case", ACCEPTED_NOW, ids=[c[0] for c in ACCEPTED_NOW])
+def test_contract_gaps_now_accepted(case):
+    _, call, oracle = case
+    np.testing.assert_allclose(call(poolnd), oracle(), rtol=1e-12)

@@ -120,3 +120,19 @@ def test_readme_demo_table_is_what_the_default_demo_prints(tmp_path):
         return [row[:2] + row[3:] for row in rows]
 
     assert without_seconds(printed) == without_seconds(_readme_table())
+
+
+def test_big_arrays_example_runs_scaled_down(tmp_path, monkeypatch):
+    pytest.importorskip("dask.array")
+    pytest.importorskip("zarr")
+    block = re.search(r"## Big arrays \(Dask\).*?```python\n(.*?)```", _readme(), re.S).group(1)
+    small = block.replace("8192", "64").replace("2048", "16").replace("4096", "32")
+    monkeypatch.chdir(tmp_path)
+    ns = {}
+    exec(compile(small, "README.md", "exec"), ns)          # noqa: S102 - our own README
+    import numpy as np
+    import poolnd
+    assert ns["y"].shape == (4, 3, 32, 32)
+    expect = poolnd.avg_pool2d(ns["x"].compute(), 2)
+    import dask.array as da
+    np.testing.assert_array_equal(da.from_zarr(str(tmp_path / "pooled.zarr")).compute(), expect)

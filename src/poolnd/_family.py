@@ -138,11 +138,18 @@ def adaptive_pool(input, mode, output_size, *, spatial_dims, layout=None, return
             [17., 19.],
             [21., 23.]]])
     """
+    return adaptive_pool_call(input, mode, output_size, spatial_dims, layout, return_indices,
+                              engine, rounding=rounding)
+
+
+def adaptive_pool_call(input, mode, output_size, spatial_dims, layout=None, return_indices=False,
+                       engine=None, keep=False, rounding="trunc"):
+    """:func:`adaptive_pool` with its checks, and a ``keep`` form for ``vjp``."""
     if mode not in ("max", "avg"):
         _args.fail("adaptive_pool", f"mode={mode!r} must be 'max' or 'avg'")
     spatial_dims = _args.check_spatial_dims("adaptive_pool", spatial_dims)
     return adaptive("adaptive_pool", mode, spatial_dims, input, output_size,
-                    return_indices, layout, engine, rounding=rounding)
+                    return_indices, layout, engine, keep=keep, rounding=rounding)
 
 
 def fractional(op: str, k: int, input, kernel_size, output_size=None, output_ratio=None,

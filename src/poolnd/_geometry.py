@@ -264,8 +264,11 @@ class Geometry:
             base += (o * self.stride[d] - self.pad_before[d]) * plane_stride
             plane_stride *= self.in_size[d]
         idx = np.empty(arg.shape, dtype=np.int64)
-        np.take(tab, arg, out=idx, mode="wrap")           # -1 wraps to tab[taps]
-        idx += base
+        flat_arg, flat_idx = np.ascontiguousarray(arg).reshape(-1), idx.reshape(-1)
+        step = 1 << 20                   # take() converts its indices to intp: in chunks
+        for i in range(0, flat_idx.size, step):
+            np.take(tab, flat_arg[i:i + step], out=flat_idx[i:i + step], mode="wrap")
+        idx += base                                       # (-1 wrapped to tab[taps] above)
         if self.has_empty_window:
             idx[np.asarray(arg) < 0] = -1
         return idx

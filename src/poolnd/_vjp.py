@@ -9,10 +9,9 @@ pullbacks may be alive, called in any order, from any thread.
 
 :func:`vjp` binds the op's own signature and looks the op up in one table, from the public
 function to its normalized call; the argument checks stay where the op's front end has them.
-Three front ends live in the drivers and have no ``keep=True`` form yet: :func:`pool_params`
+Two front ends live in the drivers and have no ``keep=True`` form yet: :func:`pool_params`
 makes the ``_args.normalize`` call of ``_pool.pool``, the global pools' builder the two lines of
-``_pool.global_pool``, and ``adaptive_pool`` is called once for its own checks before the
-recorded call (a second forward) until ``_family.adaptive_pool`` has a ``keep`` form.
+``_pool.global_pool``.
 """
 from __future__ import annotations
 
@@ -117,12 +116,8 @@ def _pool_build(input, **kw):
 
 def _adaptive_pool_build(input, mode, output_size, spatial_dims, layout, return_indices, engine,
                          rounding):
-    # The checks of mode and spatial_dims live in _family.adaptive_pool, which has no keep=True
-    # form; calling it first keeps them in one place, at the price of a second forward.
-    _family.adaptive_pool(input, mode, output_size, spatial_dims=spatial_dims, layout=layout,
-                          return_indices=return_indices, rounding=rounding, engine=engine)
-    return run(_family.adaptive, "adaptive_pool", mode, spatial_dims, input, output_size,
-               return_indices, layout, engine, rounding=rounding)
+    return run(_family.adaptive_pool_call, input, mode, output_size, spatial_dims, layout,
+               return_indices, engine, rounding=rounding)
 
 
 _BUILDERS = {

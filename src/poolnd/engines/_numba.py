@@ -62,6 +62,40 @@ name = "numba"
 channels_last = True
 
 _CACHE = os.environ.get("POOLND_NUMBA_CACHE", "1") != "0"
+
+
+def _noalias(fn):
+    """``fn`` compiled like ``@njit(cache=_CACHE, nogil=True)``, with every array argument
+    marked ``noalias`` for LLVM (the guarantee a Numba parfor's gufunc gets, which let the old
+    parfor kernels vectorize the 2x2 average: 23.1 -> 16.3 ms on one thread for 32x64x112x112,
+    parfor 15.4 ms). Only for kernels whose outputs never overlap their inputs. Under
+    ``NUMBA_DISABLE_JIT=1`` it is ``fn`` itself, as ``njit`` would be."""
+    if numba.config.DISABLE_JIT:
+        return fn
+    disp = _NoAliasDispatcher(fn, targetoptions=dict(nopython=True, nogil=True))
+    if _CACHE:
+        disp.enable_caching()
+    return disp
+
+
+def _noalias_dispatcher():
+    from numba.core import cpu, dispatcher, registry
+
+    class Options(cpu.CPUTargetOptions):
+        def finalize(self, flags, options):
+            super().finalize(flags, options)
+            flags.noalias = True
+
+    class Target(registry.CPUTarget):
+        options = Options
+
+    class NoAliasDispatcher(dispatcher.Dispatcher):
+        targetdescr = Target("cpu")
+
+    return NoAliasDispatcher
+
+
+_NoAliasDispatcher = _noalias_dispatcher()
 # elements of work below which threads cost more than they save (tests set it to 0)
 _SERIAL_BELOW = int(os.environ.get("POOLND_NUMBA_SERIAL_BELOW", 1 << 15))
 # below this much work a call also stays on one thread when the other threads are asleep (no
@@ -585,47 +619,66 @@ def _k2_2d(x, y, op, div, r0, r1):
         _k2_2d_row(x, y, op, div, r)
 
 
+@_noalias
+def _k2_2d_sum(x, y, op, div, r0, r1):
+    """_k2_2d for the average, compiled with no-alias arrays (see ``_noalias``)."""
+    for r in range(r0, r1):
+        _k2_2d_row(x, y, op, div, r)
+
+
 @njit(cache=_CACHE, nogil=True)
 def _k2_3d(x, y, op, div, r0, r1):
     """As _k2_2d for 2x2x2 windows."""
-    OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
     for r in range(r0, r1):
-        b, od, oh = _split_row(r, OD, OH)
-        yr = y[b, od, oh]
-        a0 = x[b, 2 * od, 2 * oh]
-        a1 = x[b, 2 * od, 2 * oh + 1]
-        a2 = x[b, 2 * od + 1, 2 * oh]
-        a3 = x[b, 2 * od + 1, 2 * oh + 1]
-        if op == SUM:
-            for q in range(OW):
-                s = div[0] - div[0]
-                s += a0[2 * q]
-                s += a0[2 * q + 1]
-                s += a1[2 * q]
-                s += a1[2 * q + 1]
-                s += a2[2 * q]
-                s += a2[2 * q + 1]
-                s += a3[2 * q]
-                s += a3[2 * q + 1]
-                yr[q] = s / div[0]
-        else:
-            for q in range(OW):
-                bv = a0[2 * q]
-                v = a0[2 * q + 1]
-                bv = v if _better(v, bv, op) else bv
-                v = a1[2 * q]
-                bv = v if _better(v, bv, op) else bv
-                v = a1[2 * q + 1]
-                bv = v if _better(v, bv, op) else bv
-                v = a2[2 * q]
-                bv = v if _better(v, bv, op) else bv
-                v = a2[2 * q + 1]
-                bv = v if _better(v, bv, op) else bv
-                v = a3[2 * q]
-                bv = v if _better(v, bv, op) else bv
-                v = a3[2 * q + 1]
-                bv = v if _better(v, bv, op) else bv
-                yr[q] = bv
+        _k2_3d_row(x, y, op, div, r)
+
+
+@_noalias
+def _k2_3d_sum(x, y, op, div, r0, r1):
+    """_k2_3d for the average, compiled with no-alias arrays (see ``_noalias``)."""
+    for r in range(r0, r1):
+        _k2_3d_row(x, y, op, div, r)
+
+
+@njit(cache=_CACHE, inline="always")
+def _k2_3d_row(x, y, op, div, r):
+    OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
+    b, od, oh = _split_row(r, OD, OH)
+    yr = y[b, od, oh]
+    a0 = x[b, 2 * od, 2 * oh]
+    a1 = x[b, 2 * od, 2 * oh + 1]
+    a2 = x[b, 2 * od + 1, 2 * oh]
+    a3 = x[b, 2 * od + 1, 2 * oh + 1]
+    if op == SUM:
+        for q in range(OW):
+            s = div[0] - div[0]
+            s += a0[2 * q]
+            s += a0[2 * q + 1]
+            s += a1[2 * q]
+            s += a1[2 * q + 1]
+            s += a2[2 * q]
+            s += a2[2 * q + 1]
+            s += a3[2 * q]
+            s += a3[2 * q + 1]
+            yr[q] = s / div[0]
+    else:
+        for q in range(OW):
+            bv = a0[2 * q]
+            v = a0[2 * q + 1]
+            bv = v if _better(v, bv, op) else bv
+            v = a1[2 * q]
+            bv = v if _better(v, bv, op) else bv
+            v = a1[2 * q + 1]
+            bv = v if _better(v, bv, op) else bv
+            v = a2[2 * q]
+            bv = v if _better(v, bv, op) else bv
+            v = a2[2 * q + 1]
+            bv = v if _better(v, bv, op) else bv
+            v = a3[2 * q]
+            bv = v if _better(v, bv, op) else bv
+            v = a3[2 * q + 1]
+            bv = v if _better(v, bv, op) else bv
+            yr[q] = bv
 
 
 @njit(cache=_CACHE, inline="always")
@@ -1982,7 +2035,7 @@ def avg_forward(x, g: Geometry, *, count_include_pad, divisor_override):
     OD, OH, _ = tb["out3"]
     cd, ch, cw = _counts3(g, count_include_pad, acc)
     if T == 1 and _k2_fast(g) and not is_int:
-        _pool.run(_k2_2d if _k2_fast(g) == 1 else _k2_3d, B * OD * OH, work,
+        _pool.run(_k2_2d_sum if _k2_fast(g) == 1 else _k2_3d_sum, B * OD * OH, work,
                   xw.reshape((B,) + tb["in3"]), y.reshape((B,) + tb["out3"]), SUM,
                   np.array([override or g.taps], dtype=acc))
     elif T == 1 and _tiles(g) and not is_int:
