@@ -89,13 +89,15 @@ def test_layers_reject_the_same(case):
 
 
 POOLND_ONLY = [
-    ("layout bad letters", lambda: poolnd.max_pool2d(X4, 2, layout="NCHX"), ValueError,
-     "layout='NCHX'"),
+    ("layout bad letters", lambda: poolnd.max_pool2d(X4, 2, layout="NCH1"), ValueError,
+     "layout='NCH1' must be distinct upper-case letters"),
     ("layout lower case", lambda: poolnd.max_pool2d(X4, 2, layout="nchw"), ValueError,
      "upper-case"),
     ("layout repeated letter", lambda: poolnd.max_pool2d(X4, 2, layout="NCHH"), ValueError,
      "distinct"),
-    ("layout without C", lambda: poolnd.max_pool2d(X4, 2, layout="NHWD"), ValueError, "'C'"),
+    # section 6: 'C' may be left out, but every other letter is spatial (3 here, for a 2-d op)
+    ("layout spatial count", lambda: poolnd.max_pool2d(X4, 2, layout="NHWD"), ValueError,
+     "names 3 spatial axes ('HWD'), but the op pools 2 spatial dims"),
     ("layout axis count", lambda: poolnd.max_pool2d(X3, 2, layout="NCHW"), ValueError,
      "drop 'N'"),
     ("layout not str", lambda: poolnd.max_pool2d(X4, 2, layout=4), TypeError, "layout"),

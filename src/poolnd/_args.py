@@ -22,6 +22,7 @@ __all__ = ["Params", "normalize", "bind", "fail", "check_array", "check_bool", "
 
 MODES = ("max", "min", "avg", "sum", "lp")
 PAD_STRINGS = ("valid", "same", "same_lower")
+ROUNDINGS = ("trunc", "nearest")          # integer averages: toward zero, or half to even
 # default names of spatial dims beyond D, H, W (lower case past the 21 free capitals: internal
 # names only, for up to MAX_DIMS - 1 spatial dims)
 _EXTRA_LETTERS = "ABEFGIJKLMOPQRSTUVXYZ" + "abcdefghijklmnopqrstuvwxyz"
@@ -111,23 +112,26 @@ def _padding(op: str, padding, k: int, kernel: tuple[int, ...]):
 
 
 def parse_layout(op: str, layout, k: int) -> Layout | None:
+    """A layout string -> :class:`Layout`. ``N`` (batch) and ``C`` (channels) may each be left
+    out; every other letter is a spatial axis, and there must be ``k`` of them. When they are
+    PyTorch's letters for ``k`` dims (``W``; ``H W``; ``D H W``, in any order) the spatial order
+    (per-dim tuples, indices) is D, H, W wherever they stand; any other letters (``"ZYX"``, or a
+    mix such as ``"HX"``) are taken in the order written."""
     if layout is None or isinstance(layout, Layout):       # None, or parsed already
         return layout
     if not isinstance(layout, str):
-        fail(op, f"layout must be a string such as 'NCHW' or 'NHWC' or None, got {layout!r}",
-             TypeError)
-    if not layout.isalpha() or not layout.isupper() or len(set(layout)) != len(layout):
-        fail(op, f"layout={layout!r} must be distinct upper-case letters, one per axis")
-    if "C" not in layout:
-        fail(op, f"layout={layout!r} must name the channel axis 'C'")
+        fail(op, f"layout must be a string such as 'NCHW', 'NHWC' or 'HW', or None, got "
+                 f"{layout!r}", TypeError)
+    if (not layout.isascii() or not layout.isalpha() or not layout.isupper()
+            or len(set(layout)) != len(layout)):
+        fail(op, f"layout={layout!r} must be distinct upper-case letters A-Z, one per axis "
+                 f"('N' batch, 'C' channels, any other letter a spatial axis)")
     spatial = "".join(c for c in layout if c not in "NC")
     if len(spatial) != k:
         fail(op, f"layout={layout!r} names {len(spatial)} spatial axes ({spatial!r}), but the op "
-                 f"pools {k} spatial dims")
-    if k in SPATIAL_LETTERS:
-        if set(spatial) != set(SPATIAL_LETTERS[k]):
-            fail(op, f"layout={layout!r}: the {k} spatial axes must be named "
-                     f"{SPATIAL_LETTERS[k]!r} (in any order), got {spatial!r}")
+                 f"pools {k} spatial dims (every letter other than 'N' batch and 'C' channels "
+                 f"is a spatial axis)")
+    if k in SPATIAL_LETTERS and set(spatial) == set(SPATIAL_LETTERS[k]):
         spatial = SPATIAL_LETTERS[k]
     return Layout(layout, spatial)
 
@@ -192,15 +196,17 @@ class Params:
     torch_empty_rule: str = "batch"     # zero-size axes allowed: "batch" (PyTorch's rule) or "any"
     input_at_least_kernel: bool = False  # PyTorch's avg_pool3d also demands input >= kernel
     norm_type: float | None = None       # mode "lp" only
+    rounding: str = "trunc"              # integer averages: "trunc" or "nearest"
 
 
 def normalize(op: str, mode: str, k: int, kernel_size, stride=None, padding=0, dilation=1,
               ceil_mode=False, *, layout=None, return_indices=False, count_include_pad=True,
               divisor_override=None, engine=None, torch_empty_rule="batch",
-              input_at_least_kernel=False, norm_type=None) -> Params:
+              input_at_least_kernel=False, norm_type=None, rounding="trunc") -> Params:
     """Check and normalize everything but the input array."""
     if mode not in MODES:
         fail(op, f"mode={mode!r} must be one of {MODES}")
+    rounding = check_rounding(op, rounding)
     check_spatial_dims(op, k)
     kernel = int_tuple(op, "kernel_size", kernel_size, k, 1)
     if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0):
@@ -235,7 +241,16 @@ def normalize(op: str, mode: str, k: int, kernel_size, stride=None, padding=0, d
         fail(op, f"norm_type={norm_type!r} applies to mode 'lp' only, got mode={mode!r}")
     return Params(op, mode, k, kernel, strides, dil, pads, ceil_mode, parse_layout(op, layout, k),
                   return_indices, count_include_pad, divisor_override, check_engine(op, engine),
-                  torch_empty_rule, input_at_least_kernel, norm_type)
+                  torch_empty_rule, input_at_least_kernel, norm_type, rounding)
+
+
+def check_rounding(op: str, rounding) -> str:
+    """``rounding``: how an average of integers rounds, "trunc" (toward zero, PyTorch's) or
+    "nearest" (half to even). Accepted by every mode and dtype; it acts on integer averages."""
+    if not isinstance(rounding, str) or rounding not in ROUNDINGS:
+        fail(op, f"rounding={rounding!r} must be one of {ROUNDINGS} (how an average of "
+                 f"integers rounds: toward zero, or to nearest with ties to even)")
+    return rounding
 
 
 def check_spatial_dims(op: str, k) -> int:
@@ -274,8 +289,10 @@ def resolve_layout(op: str, layout: Layout | None, k: int, shape: tuple[int, ...
         if ndim == k + 1:
             return default_layout(k, False)
         sp = default_layout(k, True).spatial
+        hint = (f"; for an input without batch and channel axes pass layout={sp!r}"
+                if ndim == k and k in SPATIAL_LETTERS else "")
         fail(op, f"expected a {k + 1}-D (unbatched, C{sp}) or {k + 2}-D (batched, NC{sp}) input, "
-                 f"got {ndim}-D with shape {shape}")
+                 f"got {ndim}-D with shape {shape}{hint}")
     if len(layout.letters) != ndim:
         hint = (f"; for unbatched input drop 'N' (layout={layout.letters.replace('N', '')!r})"
                 if layout.batched and len(layout.letters) == ndim + 1 else "")
@@ -323,12 +340,16 @@ def bind(p: Params, input, *, in_memory: bool = True
     return x, lay, g
 
 
-def normalize_global(op: str, mode: str, input, spatial_dims, layout, engine):
+def normalize_global(op: str, mode: str, input, spatial_dims, layout, engine,
+                     rounding="trunc"):
     """Checks for the global pools: -> (array, Params) pooling each whole spatial plane."""
     x = check_array(op, input)
     if spatial_dims is None:
         if layout is not None:
             spatial_dims = sum(c not in "NC" for c in str(layout))
+            if spatial_dims == 0:
+                fail(op, f"layout={layout!r} names no spatial axis to pool (every letter other "
+                         f"than 'N' batch and 'C' channels is a spatial axis)")
         else:
             spatial_dims = x.ndim - 2
             if spatial_dims < 1:
@@ -341,7 +362,7 @@ def normalize_global(op: str, mode: str, input, spatial_dims, layout, engine):
     if any(s == 0 for s in kernel):
         fail(op, f"input of shape {x.shape} has an empty spatial axis")
     return x, normalize(op, mode, spatial_dims, kernel, 1, 0, 1, False, layout=lay,
-                        engine=engine, torch_empty_rule="any")
+                        engine=engine, torch_empty_rule="any", rounding=rounding)
 
 
 @functools.lru_cache(maxsize=1)
@@ -449,11 +470,15 @@ def unpool_output_size(op: str, lay: Layout, spatial, kernel, stride, pads, outp
             fail(op, f"output_size must be None or a tuple of ints, got {output_size!r}",
                  TypeError)
         sizes = tuple(int(v) for v in output_size)
-        if len(sizes) == k + 2:
-            sizes = lay.spatial_shape(sizes) if lay.batched else sizes[2:]
+        whole = len(lay.letters)
+        if len(sizes) != k and len(sizes) == whole:          # a whole shape in the layout
+            sizes = lay.spatial_shape(sizes)
+        elif len(sizes) == k + 2:                             # PyTorch's (N, C, *spatial)
+            sizes = sizes[2:]
         if len(sizes) != k:
-            fail(op, f"output_size={output_size!r} must have {k} (spatial) or {k + 2} (whole "
-                     f"shape) entries, got {len(output_size)}")
+            fail(op, f"output_size={output_size!r} must have {k} (spatial) or "
+                     f"{' or '.join(str(v) for v in sorted({whole, k + 2} - {k}))} (whole shape) "
+                     f"entries, got {len(output_size)}")
         for d in range(k):
             lo, hi = default[d] - stride[d], default[d] + stride[d]
             if not lo < sizes[d] < hi:

@@ -82,7 +82,7 @@ class _BlockTask:
 
     ``pieces[i] = (src, dst)``: chunk ``i``'s ``src`` slices go to ``dst`` of the block of
     ``shape``. ``call`` is ``("fixed", Params)`` (the fixed-window driver with the block's pads)
-    or ``("box", op, mode, Layout, Boxes, engine)`` (the adaptive pools' driver with the block's
+    or ``("box", op, mode, Layout, Boxes, engine, rounding)`` (the adaptive pools' driver with the block's
     windows). With ``return_indices`` the result is ``(y, indices)``, indices re-based from the
     block's plane to the whole plane: block origin ``origin`` and whole plane ``plane`` (both in
     the layout's canonical spatial order), spatial axes ``axes`` of the array."""
@@ -106,10 +106,10 @@ class _BlockTask:
         if self.call[0] == "fixed":
             result = _pool.forward(self.call[1], block)
         else:
-            op, mode, lay, boxes, engine = self.call[1:]
+            op, mode, lay, boxes, engine, rounding = self.call[1:]
             name, eng = _family._engine(engine)
             result = _family._box_forward(op, mode, block, lay, boxes, name, eng,
-                                          self.return_indices, False)
+                                          self.return_indices, False, rounding=rounding)
         if not self.return_indices:
             return result
         y, idx = result
@@ -213,20 +213,21 @@ def pool(p: _args.Params, x):
     return _graph(p.op, x, lay, plans, call_of, dtype, p.return_indices, repr(p))
 
 
-def global_pool(op: str, mode: str, x, spatial_dims, layout, engine):
+def global_pool(op: str, mode: str, x, spatial_dims, layout, engine, rounding="trunc"):
     """``global_{max,avg}_pool`` of a Dask array: the fixed pool whose window is the plane."""
-    _, p = _args.normalize_global(op, mode, _stand_in(op, x), spatial_dims, layout, engine)
+    _, p = _args.normalize_global(op, mode, _stand_in(op, x), spatial_dims, layout, engine,
+                                  rounding)
     return pool(p, x)
 
 
 def adaptive(op: str, mode: str, k: int, x, output_size, return_indices, layout, engine,
-             keep: bool):
+             keep: bool, rounding="trunc"):
     """``adaptive_{max,avg}_pool`` of a Dask array (the layers, ``keep=True``, refuse it)."""
     from . import _family
     if keep:
         refuse(op, x)
     x_in, lay, out, engine, return_indices, fixed = _family.adaptive_plan(
-        op, mode, k, _stand_in(op, x), output_size, return_indices, layout, engine)
+        op, mode, k, _stand_in(op, x), output_size, return_indices, layout, engine, rounding)
     if fixed is not None:                 # equal windows tiling the input: the fixed pool
         return pool(fixed, x)
     axes = tuple(lay.letters.index(c) for c in lay.spatial)
@@ -240,7 +241,7 @@ def adaptive(op: str, mode: str, k: int, x, output_size, return_indices, layout,
         sizes = tuple(s[:, b.out_lo:b.out_hi] for s, b in zip(whole.sizes, blocks))
         boxes = _boxes.Boxes(tuple(b.in_hi - b.in_lo for b in blocks),
                              tuple(b.out_hi - b.out_lo for b in blocks), starts, sizes)
-        return ("box", op, mode, lay, boxes, engine)
+        return ("box", op, mode, lay, boxes, engine, rounding)
 
     return _graph(op, x, lay, plans, call_of, x.dtype, return_indices,
-                  repr((mode, out, lay, engine)))
+                  repr((mode, out, lay, engine, rounding)))

@@ -7,9 +7,25 @@ _LETTERS = {1: "W", 2: "H, W", 3: "D, H, W"}
 _SHAPES = {1: "(1, 1, 8)", 2: "(1, 1, 4, 4)", 3: "(1, 1, 2, 2, 2)"}
 _SIZES = {1: 8, 2: 16, 3: 8}
 
+_ROUNDING_TEXT_BODY = """\
+How an average of integers rounds: ``"trunc"`` (default) toward zero, as PyTorch does;
+    ``"nearest"`` to the nearest integer, ties to even (TensorStore's downsampling), from the
+    exact sum (no float round trip, exact for 64-bit integers too). Float inputs are unchanged
+    by it."""
+
+_LAYOUT_TEXT = """\
+layout : str, optional
+    Axis letters of input and output, e.g. ``"{nc}"`` (default), ``"{cl}"`` (channels last),
+    ``"{ch}"`` (the pooling chapter's layout), or without batch or channel axis: ``"{pl}"`` (a
+    single plane), ``"{pl}C"``, ``"{ot}"``. Drop ``N`` for unbatched input, ``C`` for a single
+    channel; the output leaves them out too. Every letter other than ``N`` and ``C`` is a
+    spatial axis ({k} of them): PyTorch's letters ({sp}) take per-dim tuples, and give indices,
+    in {sp} order wherever they stand; any other letters (``"{ot}"``) in the order written."""
+
 _COMMON_PARAMS = """\
 input : array_like, shape ``(N, C, {sp})`` or ``(C, {sp})``
-    Or any axis order named by ``layout``. float16/32/64 or an integer dtype.
+    Or any axis order named by ``layout``, with or without the ``N`` and ``C`` axes.
+    float16/32/64 or an integer dtype.
 kernel_size : int or tuple of {k} ints
 stride : int or tuple of {k} ints, optional
     Default ``kernel_size``.
@@ -17,9 +33,7 @@ padding : int, tuple of ints, tuple of {k} ``(before, after)`` pairs, "valid", "
     An int or tuple pads both sides with at most half the kernel (PyTorch's rule); pairs and
     strings allow any pad >= 0 ("same": output = ceil(in / stride), the odd pad at the end as in
     TensorFlow and ONNX SAME_UPPER; "same_lower": at the start).
-{extra}layout : str, optional
-    Axis letters of input and output, e.g. ``"{nc}"`` (default), ``"{cl}"`` (channels last) or
-    ``"{ch}"`` (the pooling chapter's layout). Drop ``N`` for unbatched input.
+{extra}""" + _LAYOUT_TEXT + """
 engine : {{"numba", "numpy", "reference"}}, optional
     Default: the fastest available ("numba" when Numba is installed). All engines give the same
     results (max results bit for bit)."""
@@ -43,8 +57,9 @@ Returns
 y : ndarray
     Same dtype and layout as ``input``.
 indices : ndarray of int64, only with ``return_indices=True``
-    Shape of ``y``: for each output, the flat row-major offset of the chosen element inside its
-    own ({sp}) input plane (PyTorch's convention; ``max_unpool`` reads it).
+    Shape and layout of ``y``: for each output, the flat row-major offset of the chosen element
+    inside its own ({sp}) input plane (PyTorch's convention; ``max_unpool`` reads it), the
+    spatial axes taken in the order per-dim tuples are (see ``layout``).
 
 Raises
 ------
@@ -67,6 +82,8 @@ Examples
 >>> x = np.arange({n}.0).reshape{shape}
 >>> poolnd.{name}(x, 2)
 {example}
+>>> poolnd.{name}(x[0, 0], 2, layout="{pl}")          # one plane, no batch or channel axis
+{plain}
 """
 
 AVG = """{summary}
@@ -94,8 +111,9 @@ Notes
 -----
 """ + _SHAPE_NOTE + """
 
-float16 accumulates in float32. Integer inputs sum in int64 and divide truncating toward zero, as
-PyTorch does for int64 (PyTorch rejects the other integer dtypes{f16note}; poolnd accepts them).
+float16 accumulates in float32. Integer inputs sum exactly (int64, two 32-bit digits for 64-bit
+inputs) and divide truncating toward zero, as PyTorch does for int64 (PyTorch rejects the other
+integer dtypes{f16note}; poolnd accepts them), or round half to even with ``rounding="nearest"``.
 ``dilation`` (keyword-only) is an extension from ONNX AveragePool.
 
 Examples
@@ -104,6 +122,11 @@ Examples
 >>> x = np.arange({n}.0).reshape{shape}
 >>> poolnd.{name}(x, 2)
 {example}
+>>> poolnd.{name}(x[0, 0], 2, layout="{pl}")          # one plane, no batch or channel axis
+{plain}
+>>> u8 = (x + {off}).astype(np.uint8)                   # window means {means}
+>>> poolnd.{name}(u8, 2, rounding="nearest")
+{rounded}
 """
 
 _MAX_EXTRA = """\
@@ -124,39 +147,38 @@ divisor_override : int, optional
     Divide every window's sum by this nonzero int instead.
 dilation : int or tuple of {k} ints, keyword-only
     Spacing between taps (ONNX AveragePool's ``dilations``).
+rounding : {{"trunc", "nearest"}}, keyword-only
+""" + "    " + _ROUNDING_TEXT_BODY + """
 """
 
 EXAMPLES: dict = {}
 
 
 def fill(template: str, name: str, k: int, summary: str, extra: str, example: str,
-         f16note: str = "") -> str:
-    sp = _LETTERS[k]
-    letters = sp.replace(", ", "")
+         plain: str, f16note: str = "", rounded: tuple = ("", "", "")) -> str:
+    off, means, rounded = rounded
     return template.format(
-        summary=summary, sp=sp, k=k, name=name, n=_SIZES[k], shape=_SHAPES[k], example=example,
-        extra=extra.format(k=k), nc="NC" + letters, cl="N" + letters + "C", ch=letters + "CN",
-        f16note=f16note)
+        summary=summary, sp=_LETTERS[k], k=k, name=name, n=_SIZES[k], shape=_SHAPES[k],
+        example=_blank(example), plain=_blank(plain), extra=extra.format(k=k), f16note=f16note,
+        off=off, means=means, rounded=_blank(rounded), **_layout_fill(k))
 
 
-def max_doc(k: int, example: str) -> str:
+def max_doc(k: int, example: str, plain: str) -> str:
     return fill(MAX, f"max_pool{k}d", k, f"{k}-d max pooling of (N, C, {_LETTERS[k]}) arrays.",
-                _MAX_EXTRA, example)
+                _MAX_EXTRA, example, plain)
 
 
-def avg_doc(k: int, example: str) -> str:
+def avg_doc(k: int, example: str, plain: str, rounded: tuple) -> str:
+    """``rounded``: ``(offset, the window means it gives, the doctest's rounded output)``."""
     return fill(AVG, f"avg_pool{k}d", k, f"{k}-d average pooling of (N, C, {_LETTERS[k]}) arrays.",
-                _AVG_EXTRA, example, ", and float16 in 3-d" if k == 3 else "")
+                _AVG_EXTRA, example, plain, ", and float16 in 3-d" if k == 3 else "", rounded)
 
 
 # ----------------------------------------------------------------------------------------------
 # the rest of the family: LP, adaptive, unpool, fractional
 # ----------------------------------------------------------------------------------------------
 
-_LAYOUT_PARAMS = """\
-layout : str, optional
-    Axis letters of input and output, e.g. ``"{nc}"`` (default), ``"{cl}"`` (channels last) or
-    ``"{ch}"`` (the pooling chapter's layout). Drop ``N`` for unbatched input.
+_LAYOUT_PARAMS = _LAYOUT_TEXT + """
 engine : {{"numba", "numpy", "reference"}}, optional
     Default: the fastest available. All engines give the same results."""
 
@@ -172,7 +194,7 @@ signed sum.
 Parameters
 ----------
 input : array_like, shape ``(N, C, {sp})`` or ``(C, {sp})``
-    Or any axis order named by ``layout``. float16/32/64 (integers are rejected: the norm is
+    Or any axis order named by ``layout``, with or without ``N`` and ``C``. float16/32/64 (integers are rejected: the norm is
     not an integer).
 norm_type : float
     ``p > 0``, or ``inf``. ``p = 0`` is rejected with ValueError.
@@ -208,7 +230,7 @@ windows may overlap. {rule}
 Parameters
 ----------
 input : array_like, shape ``(N, C, {sp})`` or ``(C, {sp})``
-    Or any axis order named by ``layout``. float16/32/64 or an integer dtype{intnote}.
+    Or any axis order named by ``layout``, with or without ``N`` and ``C``. float16/32/64 or an integer dtype{intnote}.
 output_size : int or tuple of {k} entries, each an int >= 0 or None
     None keeps that dim's input size (also in 1-d, where PyTorch refuses None).
 {extra}""" + _LAYOUT_PARAMS + """
@@ -236,16 +258,17 @@ repeat).
 Parameters
 ----------
 input : array_like, shape ``(N, C, {sp})`` or ``(C, {sp})``
-    Or any axis order named by ``layout``. float16/32/64 or an integer dtype (PyTorch rejects
+    Or any axis order named by ``layout``, with or without ``N`` and ``C``. float16/32/64 or an integer dtype (PyTorch rejects
     integers; poolnd accepts them).
 indices : ndarray of int64, the shape of ``input``
-    Flat offsets into each output plane, as ``max_pool{k}d(..., return_indices=True)`` returns
-    them; ONNX's whole-tensor indices convert with :func:`poolnd.indices_from_flat`. An index
+    Flat offsets into each output plane, in ``input``'s layout and spatial order, as
+    ``max_pool{k}d(..., return_indices=True, layout=...)`` returns them; ONNX's whole-tensor indices convert with :func:`poolnd.indices_from_flat`. An index
     outside the plane is a ValueError.
 kernel_size, stride, padding : int or tuple of {k} ints
     Those of the max pool being inverted; ``stride`` defaults to ``kernel_size``.
 output_size : tuple of ints, optional
-    The spatial size ({k} ints) or the whole output shape ({k2} ints). Default
+    The spatial size ({k} ints, in the order per-dim tuples take) or the whole output shape
+    (``(N, C, {sp})``, or as many ints as ``layout`` names axes, in its order). Default
     ``(L - 1) * stride + kernel_size - 2 * padding``; a given size must lie strictly within one
     stride of that (PyTorch's rule), which resolves the ambiguity of ``max_pool``'s floor.
 """ + _LAYOUT_PARAMS + """
@@ -270,12 +293,13 @@ Windows of ``kernel_size`` start at pseudo-random positions so that the output h
 from one sample ``u`` in [0, 1) per plane and dim, exactly as PyTorch computes them:
 ``alpha = (L - k) / (O - 1)``, ``start[i] = int((i + u) * alpha) - int(u * alpha)`` and
 ``start[O - 1] = L - k``, every operation in the input's dtype (float64 for integer input).
-``_random_samples[..., j]`` drives {mapping}, as in PyTorch.
+``_random_samples[..., j]`` drives {mapping}, as in PyTorch; with other
+spatial letters, the same positions in the order written ({mapping_other}).
 
 Parameters
 ----------
 input : array_like, shape ``(N, C, {sp})`` or ``(C, {sp})``
-    Or any axis order named by ``layout``. float16/32/64 or an integer dtype.
+    Or any axis order named by ``layout``, with or without ``N`` and ``C``. float16/32/64 or an integer dtype.
 kernel_size : int or tuple of {k} ints
 output_size : int or tuple of {k} ints, optional
     Needs ``output + kernel_size - 1 {rule} input`` per dim (PyTorch's {k}-d rule). Wins over
@@ -285,8 +309,10 @@ output_ratio : float or tuple of {k} floats, optional
 return_indices : bool
     Also return int64 indices (flat offset of the chosen element in its input plane).
 _random_samples : ndarray, shape ``(N, C, {k})``, optional
-    The samples, in the input's dtype (float64 for integer input), each in [0, 1); unbatched
-    input takes ``(1, C, {k})``.
+    The samples, in the input's dtype (float64 for integer input), each in [0, 1). Always
+    PyTorch's three axes, a missing batch or channel axis counting as size 1: unbatched input
+    takes ``(1, C, {k})``, a layout without ``C`` ``(N, 1, {k})``, a single ``"{pl}"`` plane
+    ``(1, 1, {k})``.
 """ + _LAYOUT_PARAMS + """
 rng : numpy.random.Generator, optional, keyword-only
     Draws the samples when ``_random_samples`` is None (default: a fresh
@@ -303,6 +329,9 @@ Examples
 >>> u = np.full((1, 1, {k}), 0.5)
 >>> poolnd.fractional_max_pool{k}d(x, 2, output_size={osize}, _random_samples=u)
 {example}
+>>> poolnd.fractional_max_pool{k}d(x[0, 0], 2, output_size={osize}, _random_samples=u,
+...                               layout="{pl}").shape    # one plane: samples (1, 1, {k})
+{plshape}
 """
 
 _FR_SHAPES = {2: "(1, 1, 5, 5)", 3: "(1, 1, 4, 4, 4)"}
@@ -313,9 +342,13 @@ def _blank(example: str) -> str:
     return example.replace("\n\n", "\n<BLANKLINE>\n")
 
 
+_OTHER = {1: "X", 2: "YX", 3: "ZYX"}
+
+
 def _layout_fill(k: int) -> dict:
     letters = _LETTERS[k].replace(", ", "")
-    return dict(nc="NC" + letters, cl="N" + letters + "C", ch=letters + "CN")
+    return dict(nc="NC" + letters, cl="N" + letters + "C", ch=letters + "CN", pl=letters,
+                ot=_OTHER[k])
 
 
 def lp_doc(k: int, example: str) -> str:
@@ -332,9 +365,10 @@ def adaptive_doc(k: int, what: str, example: str) -> str:
         ret = ("indices : ndarray of int64, only with ``return_indices=True``\n")
         intnote = ""
     else:
-        rule = ("float16 accumulates in float32; integers sum in int64 and divide truncating "
-                "toward zero.")
-        extra, ret = "", ""
+        rule = ("float16 accumulates in float32; integers sum exactly and divide truncating "
+                "toward zero, or round half to even with ``rounding=\"nearest\"``.")
+        extra, ret = ("rounding : {\"trunc\", \"nearest\"}, keyword-only\n    "
+                      + _ROUNDING_TEXT_BODY + "\n"), ""
         intnote = " (PyTorch rejects integers; poolnd accepts them)"
     osize = "2" if k != 3 else "(1, 1, 1)"
     return ADAPTIVE.format(k=k, what=what, sp=_LETTERS[k], n=_SIZES[k], shape=_SHAPES[k],
@@ -349,7 +383,10 @@ def unpool_doc(k: int, example: str) -> str:
 
 def fractional_doc(k: int, example: str) -> str:
     mapping = "W for j = 0 and H for j = 1" if k == 2 else "D, H, W for j = 0, 1, 2"
+    mapping_other = ('X for j = 0 and Y for j = 1 in ``"YX"``' if k == 2 else
+                     'Z, Y, X for j = 0, 1, 2 in ``"ZYX"``')
     osize = "3" if k == 2 else "2"
     return FRACTIONAL.format(k=k, sp=_LETTERS[k], n=_FR_SIZES[k], shape=_FR_SHAPES[k],
                              example=_blank(example), mapping=mapping,
+                             mapping_other=mapping_other, plshape=(int(osize),) * k,
                              rule="<=" if k == 2 else "<", osize=osize, **_layout_fill(k))

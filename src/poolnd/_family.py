@@ -36,15 +36,16 @@ def _engine(engine):
     return name, engines.get(name)
 
 
-def _box_forward(op, kind, x, lay, boxes, eng_name, eng, return_indices, keep, cl_ok=True):
+def _box_forward(op, kind, x, lay, boxes, eng_name, eng, return_indices, keep, cl_ok=True,
+                 rounding="trunc"):
     xc, cl = lay.to_canonical(x, channels_last_ok=cl_ok and eng.channels_last)
     idx = None
     with np.errstate(all="ignore"):
         if kind == "max":
             yc, idx = eng.box_max(xc, boxes, with_arg=return_indices or keep)
-        elif x.dtype.kind in "iu" and x.dtype.itemsize == 8:      # exact, never wraps
-            yc = exact_int_pool(lambda a: eng.box_sum(a, boxes), xc,
-                                boxes.counts()[..., None], x.dtype)
+        elif x.dtype.kind in "iu" and (x.dtype.itemsize == 8 or rounding == "nearest"):
+            yc = exact_int_pool(lambda a: eng.box_sum(a, boxes), xc,   # exact, never wraps
+                                boxes.counts()[..., None], x.dtype, rounding)
         else:
             yc = divide(eng.box_sum(xc, boxes), boxes.counts()[..., None], x.dtype)
     y = lay.from_canonical(yc, x.shape, cl)
@@ -58,26 +59,30 @@ def _box_forward(op, kind, x, lay, boxes, eng_name, eng, return_indices, keep, c
 
 
 def adaptive(op: str, mode: str, k: int, input, output_size, return_indices=False, layout=None,
-             engine=None, keep=False):
+             engine=None, keep=False, rounding="trunc"):
     """``adaptive_{max,avg}_pool{k}d``: output ``o`` reads ``[floor(o*L/O), ceil((o+1)*L/O))``."""
     if _dask.is_dask_array(input):
-        return _dask.adaptive(op, mode, k, input, output_size, return_indices, layout, engine, keep)
+        return _dask.adaptive(op, mode, k, input, output_size, return_indices, layout, engine, keep,
+                              rounding)
     x, lay, out, engine, return_indices, fixed = adaptive_plan(op, mode, k, input, output_size,
-                                                               return_indices, layout, engine)
+                                                               return_indices, layout, engine,
+                                                               rounding)
     if fixed is not None:
         return _pool.forward(fixed, x, keep=keep)
     _args.check_fits(op, lay, x.shape, out, x.dtype.itemsize + (8 if return_indices else 0))
     eng_name, eng = _engine(engine)
     return _box_forward(op, mode, x, lay, _boxes.adaptive(lay.spatial_shape(x.shape), out),
-                        eng_name, eng, return_indices, keep)
+                        eng_name, eng, return_indices, keep, rounding=rounding)
 
 
-def adaptive_plan(op: str, mode: str, k: int, input, output_size, return_indices, layout, engine):
+def adaptive_plan(op: str, mode: str, k: int, input, output_size, return_indices, layout, engine,
+                  rounding="trunc"):
     """The checks of an adaptive pool and its output size: -> ``(x, layout, out, engine,
     return_indices, fixed)``; ``fixed`` is the fixed pool's ``Params`` when the windows are
     equal and tile the input (then exactly a pool with kernel = stride = L / O, whose kernels
     are faster than the per-axis ones; to size 1: one window per plane), else None."""
     requested = _args.adaptive_output_size(op, output_size, k)
+    rounding = _args.check_rounding(op, rounding)
     return_indices = _args.check_bool(op, "return_indices", return_indices)
     if return_indices and mode != "max":
         _args.fail(op, "return_indices=True needs mode 'max'")
@@ -90,12 +95,12 @@ def adaptive_plan(op: str, mode: str, k: int, input, output_size, return_indices
         tile = tuple(L // o for o, L in zip(out, spatial))
         fixed = _args.normalize(op, mode, k, tile, tile, 0, 1, False, layout=lay,
                                 return_indices=return_indices, engine=engine,
-                                torch_empty_rule="any")
+                                torch_empty_rule="any", rounding=rounding)
     return x, lay, out, engine, return_indices, fixed
 
 
 def adaptive_pool(input, mode, output_size, *, spatial_dims, layout=None, return_indices=False,
-                  engine=None):
+                  rounding="trunc", engine=None):
     """Adaptive pooling over any number of spatial dims: mode "max" or "avg".
 
     Output position ``o`` of a spatial dim of input length ``L`` and output length ``O`` pools
@@ -115,6 +120,9 @@ def adaptive_pool(input, mode, output_size, *, spatial_dims, layout=None, return
     return_indices : bool
         mode "max" only: also return int64 indices, the flat offset of the chosen element in its
         own input plane (PyTorch's convention).
+    rounding : {"trunc", "nearest"}
+        How an integer average rounds: toward zero (default) or to nearest, ties to even, from
+        the exact sum. Accepted by mode "max" too, where it changes nothing; so are float inputs.
     engine : {"numba", "numpy", "reference"}, optional
 
     Returns
@@ -131,17 +139,17 @@ def adaptive_pool(input, mode, output_size, *, spatial_dims, layout=None, return
             [21., 23.]]])
     """
     return adaptive_pool_call(input, mode, output_size, spatial_dims, layout, return_indices,
-                              engine)
+                              engine, rounding=rounding)
 
 
 def adaptive_pool_call(input, mode, output_size, spatial_dims, layout=None, return_indices=False,
-                       engine=None, keep=False):
+                       engine=None, keep=False, rounding="trunc"):
     """:func:`adaptive_pool` with its checks, and a ``keep`` form for ``vjp``."""
     if mode not in ("max", "avg"):
         _args.fail("adaptive_pool", f"mode={mode!r} must be 'max' or 'avg'")
     spatial_dims = _args.check_spatial_dims("adaptive_pool", spatial_dims)
     return adaptive("adaptive_pool", mode, spatial_dims, input, output_size,
-                    return_indices, layout, engine, keep=keep)
+                    return_indices, layout, engine, keep=keep, rounding=rounding)
 
 
 def fractional(op: str, k: int, input, kernel_size, output_size=None, output_ratio=None,

@@ -1,8 +1,11 @@
 """Axis layouts: a layout string such as ``"NCHW"``, ``"NHWC"`` or the chapter's ``"HWCN"`` names
 every axis of an array, and is mapped here to and from the canonical engine form
-``(B, *spatial, T)`` (spatial dims in ``D, H, W`` order): channels-first ``(N*C, *spatial, 1)``,
-or channels-last ``(N, *spatial, C)`` for engines that pool channels-last arrays in place. Both are
-views of a C-contiguous input; any other layout is copied once to channels-first. Parsing a string happens in ``_args`` (it
+``(B, *spatial, T)`` (spatial dims in ``D, H, W`` order for PyTorch's letters, else in the
+order written): channels-first ``(N*C, *spatial, 1)``, or channels-last ``(N, *spatial, C)`` for
+engines that pool channels-last arrays in place. Both are views of a C-contiguous input; any other
+layout is copied once to channels-first. A layout may leave out ``N``, ``C`` or both (``"HW"``,
+``"HWC"``, ``"ZYX"``): a missing axis counts as one of size 1 (``B = N*C`` is then ``C``, ``N``
+or 1), and the output leaves it out again. Parsing a string happens in ``_args`` (it
 raises the user-facing errors); this module only moves axes.
 """
 from __future__ import annotations
@@ -30,8 +33,12 @@ class Layout:
         return "N" in self.letters
 
     @property
+    def has_channels(self) -> bool:
+        return "C" in self.letters
+
+    @property
     def canonical_letters(self) -> str:
-        return ("N" if self.batched else "") + "C" + self.spatial
+        return ("N" if self.batched else "") + ("C" if self.has_channels else "") + self.spatial
 
     @property
     def perm(self) -> tuple[int, ...]:
@@ -50,12 +57,15 @@ class Layout:
         return tuple(shape[self.letters.index(c)] for c in self.spatial)
 
     def batch_channels(self, shape: tuple[int, ...]) -> tuple[int, int]:
+        """``(N, C)`` of an array of ``shape`` in this layout; a missing axis counts as 1."""
         n = shape[self.letters.index("N")] if self.batched else 1
-        return n, shape[self.letters.index("C")]
+        c = shape[self.letters.index("C")] if self.has_channels else 1
+        return n, c
 
     @property
     def is_channels_last(self) -> bool:
-        return self.letters == ("N" if self.batched else "") + self.spatial + "C"
+        return self.has_channels and self.letters == (
+            ("N" if self.batched else "") + self.spatial + "C")
 
     def to_canonical(self, x: np.ndarray, channels_last_ok: bool = False):
         """``x`` in this layout -> ``(xc, channels_last)``: a C-contiguous ``(B, *spatial, T)``
@@ -74,7 +84,7 @@ class Layout:
         n, c = self.batch_channels(like_shape)
         if channels_last:
             return yc.reshape(((n,) if self.batched else ()) + yc.shape[1:])
-        lead = (n, c) if self.batched else (c,)
+        lead = ((n,) if self.batched else ()) + ((c,) if self.has_channels else ())
         y = yc.reshape(lead + yc.shape[1:-1])
         if self.is_canonical:
             return y

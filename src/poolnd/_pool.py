@@ -85,16 +85,18 @@ def forward(p: _args.Params, input, *, keep: bool = False):
 def _avg_forward(eng, xc, g: Geometry, p: _args.Params):
     """Averages and sums. Integer sums come out as int64 (uint64 for unsigned input), as
     ``np.sum`` gives them; 64-bit integers take the exact two-digit path of
-    :func:`~poolnd.engines._common.exact_int_pool`, so nothing wraps."""
+    :func:`~poolnd.engines._common.exact_int_pool`, so nothing wraps, and so does every integer
+    average with ``rounding="nearest"`` (the engines' own integer averages truncate)."""
     override = _divisor_override(p)
-    if xc.dtype.kind in "iu" and (p.mode == "sum" or xc.dtype.itemsize == 8):
+    nearest = p.mode == "avg" and p.rounding == "nearest"
+    if xc.dtype.kind in "iu" and (p.mode == "sum" or xc.dtype.itemsize == 8 or nearest):
         def window_sum(a):
             return eng.avg_forward(a, g, count_include_pad=True, divisor_override=1)
         if p.mode == "sum":
             return exact_int_pool(window_sum, xc, None, sum_dtype(xc.dtype))
         divisor = (np.int64(override) if override else
                    g.divisor(p.count_include_pad).reshape((1,) + g.out_size + (1,)))
-        return exact_int_pool(window_sum, xc, divisor, xc.dtype)
+        return exact_int_pool(window_sum, xc, divisor, xc.dtype, p.rounding)
     return eng.avg_forward(xc, g, count_include_pad=p.count_include_pad,
                            divisor_override=override)
 
@@ -168,7 +170,7 @@ def _divisor_override(p: _args.Params):
 
 def pool(input, mode, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, *,
          spatial_dims, layout=None, return_indices=False, count_include_pad=True,
-         divisor_override=None, norm_type=None, engine=None):
+         divisor_override=None, norm_type=None, rounding="trunc", engine=None):
     """Pool over any number of spatial dims with one of the modes max, avg, min, sum, lp.
 
     ``y[b, o] = reduce over taps j of x[b, o * stride - pad_before + j * dilation]``, with padded
@@ -190,9 +192,11 @@ def pool(input, mode, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     spatial_dims : int
         Number of trailing (or, with ``layout``, named) spatial dims to pool over; 1, 2, 3, 4, ...
     layout : str, optional
-        Axis letters of input and output: ``N`` batch, ``C`` channels, spatial letters (``W``;
-        ``H W``; ``D H W``; any other letters beyond 3 dims, taken in the order written).
-        Default channels-first.
+        Axis letters of input and output: ``N`` batch, ``C`` channels (either or both may be left
+        out: ``"HW"``, ``"HWC"``, ``"ZYX"``), every other letter a spatial axis, ``spatial_dims``
+        of them. PyTorch's letters (``W``; ``H W``; ``D H W``) take per-dim tuples and give
+        indices in D, H, W order wherever they stand; any other letters are taken in the order
+        written (``"ZYX"``: kernel ``(kz, ky, kx)``). Default channels-first.
     return_indices : bool
         max/min only: also return PyTorch's int64 indices (flat offset inside the input plane).
     count_include_pad, divisor_override
@@ -201,6 +205,11 @@ def pool(input, mode, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
         The p of the window p-norm ``(sum |x|**p)**(1/p)``, > 0 or ``inf`` (max of ``|x|``).
         Padding adds zeros; a ceil-mode window cut short by the end of the padded input is scaled
         by ``kernel taps / taps inside``, as PyTorch's ``lp_pool`` does.
+    rounding : {"trunc", "nearest"}
+        How an integer average (mode "avg") rounds: toward zero (default, PyTorch's) or to
+        nearest, ties to even, from the exact sum (exact for 64-bit integers too). Accepted by
+        every mode, so one call can serve them all; it changes nothing for float inputs or the
+        other modes.
     engine : {"numba", "numpy", "reference"}, optional
         Default: the fastest available ("numba" when Numba is installed).
 
@@ -229,17 +238,22 @@ def pool(input, mode, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     array([[1., 1.]])
     >>> poolnd.pool(np.array([[3.0, -4.0]]), "lp", 2, spatial_dims=1, norm_type=2)
     array([[5.]])
+    >>> vol = np.arange(8, dtype=np.uint8).reshape(2, 2, 2) + 1     # a (Z, Y, X) volume
+    >>> poolnd.pool(vol, "avg", (2, 1, 2), spatial_dims=3, layout="ZYX", rounding="nearest")
+    array([[[4],
+            [6]]], dtype=uint8)
     """
     p = _args.normalize("pool", mode, spatial_dims, kernel_size, stride, padding, dilation,
                         ceil_mode, layout=layout, return_indices=return_indices,
                         count_include_pad=count_include_pad, divisor_override=divisor_override,
-                        norm_type=norm_type, engine=engine, torch_empty_rule="any")
+                        norm_type=norm_type, engine=engine, torch_empty_rule="any",
+                        rounding=rounding)
     return front(p, input)
 
 
-def global_pool(op: str, mode: str, input, spatial_dims, layout, engine):
+def global_pool(op: str, mode: str, input, spatial_dims, layout, engine, rounding="trunc"):
     """Pool each whole spatial plane to size 1, keeping the dims (ONNX GlobalMaxPool/AveragePool)."""
     if _dask.is_dask_array(input):
-        return _dask.global_pool(op, mode, input, spatial_dims, layout, engine)
-    x, p = _args.normalize_global(op, mode, input, spatial_dims, layout, engine)
+        return _dask.global_pool(op, mode, input, spatial_dims, layout, engine, rounding)
+    x, p = _args.normalize_global(op, mode, input, spatial_dims, layout, engine, rounding)
     return forward(p, x)

@@ -63,7 +63,7 @@ def run(driver, *args, **kwargs):
 
 def pool_params(op, mode, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, *,
                 spatial_dims, layout=None, return_indices=False, count_include_pad=True,
-                divisor_override=None, norm_type=None, engine=None):
+                divisor_override=None, norm_type=None, rounding="trunc", engine=None):
     """The normalized call of :func:`poolnd.pool` (``op`` names it in errors: "pool", "Pool").
     The same ``_args.normalize`` call as ``_pool.pool`` makes (see the module notes); the
     ``Pool`` layer builds it too."""
@@ -71,7 +71,7 @@ def pool_params(op, mode, kernel_size, stride=None, padding=0, dilation=1, ceil_
                            ceil_mode, layout=layout, return_indices=return_indices,
                            count_include_pad=count_include_pad,
                            divisor_override=divisor_override, norm_type=norm_type, engine=engine,
-                           torch_empty_rule="any")
+                           torch_empty_rule="any", rounding=rounding)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -104,8 +104,8 @@ def _fractional(name, k):
 
 
 def _global(name, mode):
-    def build(input, spatial_dims, layout, engine):
-        x, p = _args.normalize_global(name, mode, input, spatial_dims, layout, engine)
+    def build(input, spatial_dims, layout, engine, rounding="trunc"):
+        x, p = _args.normalize_global(name, mode, input, spatial_dims, layout, engine, rounding)
         return run(_pool.forward, p, x)
     return build
 
@@ -114,9 +114,10 @@ def _pool_build(input, **kw):
     return run(_pool.forward, pool_params("pool", **kw), input)
 
 
-def _adaptive_pool_build(input, mode, output_size, spatial_dims, layout, return_indices, engine):
+def _adaptive_pool_build(input, mode, output_size, spatial_dims, layout, return_indices, engine,
+                         rounding="trunc"):
     return run(_family.adaptive_pool_call, input, mode, output_size, spatial_dims, layout,
-               return_indices, engine)
+               return_indices, engine, rounding=rounding)
 
 
 _BUILDERS = {

@@ -24,12 +24,12 @@ def max_params(name, k, kernel_size, stride, padding, dilation, ceil_mode, retur
 
 
 def avg_params(name, k, kernel_size, stride, padding, ceil_mode, count_include_pad,
-               divisor_override, dilation, layout, engine):
+               divisor_override, dilation, layout, engine, rounding="trunc"):
     """The normalized call of ``avg_pool{k}d`` (also built by its layer and by ``vjp``)."""
     return _args.normalize(name, "avg", k, kernel_size, stride, padding, dilation, ceil_mode,
                            layout=layout, count_include_pad=count_include_pad,
                            divisor_override=divisor_override, engine=engine,
-                           input_at_least_kernel=k == 3)
+                           input_at_least_kernel=k == 3, rounding=rounding)
 
 
 def _max(name, k, input, *args):
@@ -60,23 +60,23 @@ def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
                count_include_pad=True, divisor_override=None, *, dilation=1, layout=None,
-               engine=None):
+               rounding="trunc", engine=None):
     return _avg("avg_pool1d", 1, input, kernel_size, stride, padding, ceil_mode,
-                count_include_pad, divisor_override, dilation, layout, engine)
+                count_include_pad, divisor_override, dilation, layout, engine, rounding)
 
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
                count_include_pad=True, divisor_override=None, *, dilation=1, layout=None,
-               engine=None):
+               rounding="trunc", engine=None):
     return _avg("avg_pool2d", 2, input, kernel_size, stride, padding, ceil_mode,
-                count_include_pad, divisor_override, dilation, layout, engine)
+                count_include_pad, divisor_override, dilation, layout, engine, rounding)
 
 
 def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
                count_include_pad=True, divisor_override=None, *, dilation=1, layout=None,
-               engine=None):
+               rounding="trunc", engine=None):
     return _avg("avg_pool3d", 3, input, kernel_size, stride, padding, ceil_mode,
-                count_include_pad, divisor_override, dilation, layout, engine)
+                count_include_pad, divisor_override, dilation, layout, engine, rounding)
 
 
 def global_max_pool(input, *, spatial_dims=None, layout=None, engine=None):
@@ -88,7 +88,8 @@ def global_max_pool(input, *, spatial_dims=None, layout=None, engine=None):
     spatial_dims : int, optional
         How many spatial dims; default from ``layout``, else ``input.ndim - 2``.
     layout : str, optional
-        Axis letters, as in :func:`max_pool2d`; default channels-first.
+        Axis letters, as in :func:`max_pool2d` (``N`` and ``C`` may be left out: ``"HW"``,
+        ``"ZYXC"``); default channels-first.
     engine : str, optional
 
     Returns
@@ -106,17 +107,24 @@ def global_max_pool(input, *, spatial_dims=None, layout=None, engine=None):
     return _pool.global_pool("global_max_pool", "max", input, spatial_dims, layout, engine)
 
 
-def global_avg_pool(input, *, spatial_dims=None, layout=None, engine=None):
+def global_avg_pool(input, *, spatial_dims=None, layout=None, rounding="trunc", engine=None):
     """Mean over each whole spatial plane, keeping the pooled dims with size 1 (ONNX
-    GlobalAveragePool). Arguments as :func:`global_max_pool`.
+    GlobalAveragePool). Arguments as :func:`global_max_pool`, and ``rounding`` ("trunc" or
+    "nearest"), as in :func:`avg_pool2d`: how a mean of integers rounds (toward zero, or to
+    nearest with ties to even, exactly).
 
     Examples
     --------
     >>> import numpy as np, poolnd
     >>> poolnd.global_avg_pool(np.arange(12.0).reshape(1, 2, 2, 3), layout="NHWC")
     array([[[[4.5, 5.5, 6.5]]]])
+    >>> img = np.array([[1, 2], [4, 4]], dtype=np.uint8)          # mean 2.75, a plain image
+    >>> poolnd.global_avg_pool(img, layout="HW"), poolnd.global_avg_pool(img, layout="HW",
+    ...                                                                  rounding="nearest")
+    (array([[2]], dtype=uint8), array([[3]], dtype=uint8))
     """
-    return _pool.global_pool("global_avg_pool", "avg", input, spatial_dims, layout, engine)
+    return _pool.global_pool("global_avg_pool", "avg", input, spatial_dims, layout, engine,
+                             rounding)
 
 
 def lp_params(name, k, norm_type, kernel_size, stride, ceil_mode, dilation, layout, engine):
@@ -158,19 +166,19 @@ def adaptive_max_pool3d(input, output_size, return_indices=False, *, layout=None
                             layout, engine)
 
 
-def adaptive_avg_pool1d(input, output_size, *, layout=None, engine=None):
+def adaptive_avg_pool1d(input, output_size, *, layout=None, rounding="trunc", engine=None):
     return _family.adaptive("adaptive_avg_pool1d", "avg", 1, input, output_size, False, layout,
-                            engine)
+                            engine, rounding=rounding)
 
 
-def adaptive_avg_pool2d(input, output_size, *, layout=None, engine=None):
+def adaptive_avg_pool2d(input, output_size, *, layout=None, rounding="trunc", engine=None):
     return _family.adaptive("adaptive_avg_pool2d", "avg", 2, input, output_size, False, layout,
-                            engine)
+                            engine, rounding=rounding)
 
 
-def adaptive_avg_pool3d(input, output_size, *, layout=None, engine=None):
+def adaptive_avg_pool3d(input, output_size, *, layout=None, rounding="trunc", engine=None):
     return _family.adaptive("adaptive_avg_pool3d", "avg", 3, input, output_size, False, layout,
-                            engine)
+                            engine, rounding=rounding)
 
 
 def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_size=None, *,
@@ -206,6 +214,17 @@ def fractional_max_pool3d(input, kernel_size, output_size=None, output_ratio=Non
 
 
 _EXAMPLES = {
+    ("max plain", 1): "array([1., 3., 5., 7.])",
+    ("max plain", 2): "array([[ 5.,  7.],\n       [13., 15.]])",
+    ("max plain", 3): "array([[[7.]]])",
+    ("avg plain", 1): "array([0.5, 2.5, 4.5, 6.5])",
+    ("avg plain", 2): "array([[ 2.5,  4.5],\n       [10.5, 12.5]])",
+    ("avg plain", 3): "array([[[3.5]]])",
+    # (offset, the exact window means of x + offset, rounded half to even: "trunc" gives 1 less)
+    ("avg nearest", 1): (1, "1.5, 3.5, 5.5, 7.5", "array([[[2, 4, 6, 8]]], dtype=uint8)"),
+    ("avg nearest", 2): (1, "3.5, 5.5, 11.5, 13.5",
+                         "array([[[[ 4,  6],\n         [12, 14]]]], dtype=uint8)"),
+    ("avg nearest", 3): (2, "5.5", "array([[[[[6]]]]], dtype=uint8)"),
     ("max", 1): "array([[[1., 3., 5., 7.]]])",
     ("max", 2): "array([[[[ 5.,  7.],\n         [13., 15.]]]])",
     ("max", 3): "array([[[[[7.]]]]])",
@@ -228,9 +247,10 @@ _EXAMPLES = {
     ('frac', 3): 'array([[[[[21., 23.],\n          [29., 31.]],\n\n         [[53., 55.],\n          [61., 63.]]]]])',
 }
 for _k, _f in ((1, max_pool1d), (2, max_pool2d), (3, max_pool3d)):
-    _f.__doc__ = _docs.max_doc(_k, _EXAMPLES[("max", _k)])
+    _f.__doc__ = _docs.max_doc(_k, _EXAMPLES[("max", _k)], _EXAMPLES[("max plain", _k)])
 for _k, _f in ((1, avg_pool1d), (2, avg_pool2d), (3, avg_pool3d)):
-    _f.__doc__ = _docs.avg_doc(_k, _EXAMPLES[("avg", _k)])
+    _f.__doc__ = _docs.avg_doc(_k, _EXAMPLES[("avg", _k)], _EXAMPLES[("avg plain", _k)],
+                               _EXAMPLES[("avg nearest", _k)])
 del _k, _f
 
 for _k, _f in ((1, lp_pool1d), (2, lp_pool2d), (3, lp_pool3d)):

@@ -125,6 +125,7 @@ class _FixedLayer(_Layer):
 
 
 _LAYOUT_ENGINE = dict(layout=None, engine=None)
+_LAYOUT_ROUNDING_ENGINE = dict(layout=None, rounding="trunc", engine=None)
 
 
 class _MaxPoolNd(_FixedLayer):
@@ -151,20 +152,20 @@ class _AvgPoolNd(_FixedLayer):
     _torch = ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad",
               "divisor_override")
     _shown = ("kernel_size", "stride", "padding")
-    _own = dict(dilation=1, **_LAYOUT_ENGINE)
+    _own = dict(dilation=1, **_LAYOUT_ROUNDING_ENGINE)
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
                  count_include_pad=True, divisor_override=None, *, dilation=1, layout=None,
-                 engine=None):
+                 rounding="trunc", engine=None):
         self._params = F.avg_params(type(self).__name__, self._k, kernel_size, stride, padding,
                                     ceil_mode, count_include_pad, divisor_override, dilation,
-                                    layout, engine)
+                                    layout, engine, rounding)
         size = (lambda v: _ntuple(v, 1)) if self._k == 1 else (lambda v: v)
         self._keep(dict(kernel_size=size(kernel_size),
                         stride=size(stride if stride is not None else kernel_size),
                         padding=size(padding), ceil_mode=ceil_mode,
                         count_include_pad=count_include_pad, divisor_override=divisor_override,
-                        dilation=dilation, layout=layout, engine=engine))
+                        dilation=dilation, layout=layout, rounding=rounding, engine=engine))
 
 
 def _doc(cls, fn_name, call=None):
@@ -205,7 +206,7 @@ class AvgPool1d(_AvgPoolNd):
     __doc__ = _doc("AvgPool1d", "avg_pool1d")
     _k = 1
     _torch = ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad")
-    _own = dict(divisor_override=None, dilation=1, **_LAYOUT_ENGINE)
+    _own = dict(divisor_override=None, dilation=1, **_LAYOUT_ROUNDING_ENGINE)
 
 
 class AvgPool2d(_AvgPoolNd):
@@ -243,22 +244,22 @@ class Pool(_FixedLayer):
     _torch = ("mode", "kernel_size", "stride", "padding", "dilation", "ceil_mode", "spatial_dims")
     _shown = _torch
     _own = dict(return_indices=False, count_include_pad=True, divisor_override=None,
-                norm_type=None, **_LAYOUT_ENGINE)
+                norm_type=None, **_LAYOUT_ROUNDING_ENGINE)
 
     def __init__(self, mode, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, *,
                  spatial_dims, layout=None, return_indices=False, count_include_pad=True,
-                 divisor_override=None, norm_type=None, engine=None):
+                 divisor_override=None, norm_type=None, rounding="trunc", engine=None):
         self._params = _vjp.pool_params(
             "Pool", mode, kernel_size, stride, padding, dilation, ceil_mode,
             spatial_dims=spatial_dims, layout=layout, return_indices=return_indices,
             count_include_pad=count_include_pad, divisor_override=divisor_override,
-            norm_type=norm_type, engine=engine)
+            norm_type=norm_type, rounding=rounding, engine=engine)
         self._keep(dict(mode=mode, kernel_size=kernel_size,
                         stride=stride if stride is not None else kernel_size, padding=padding,
                         dilation=dilation, ceil_mode=ceil_mode, spatial_dims=spatial_dims,
                         return_indices=return_indices, count_include_pad=count_include_pad,
                         divisor_override=divisor_override, norm_type=norm_type, layout=layout,
-                        engine=engine))
+                        rounding=rounding, engine=engine))
 
 
 class _LPPoolNd(_FixedLayer):
@@ -296,11 +297,12 @@ class _AdaptiveNd(_Layer):
     _shown = ("output_size",)
     _own = _LAYOUT_ENGINE
 
-    def _check(self, output_size, return_indices, layout, engine):
+    def _check(self, output_size, return_indices, layout, engine, rounding="trunc"):
         op = type(self).__name__
         _args.adaptive_output_size(op, output_size, self._k)
         _args.check_bool(op, "return_indices", return_indices)
         _args.parse_layout(op, layout, self._k)
+        _args.check_rounding(op, rounding)
         _args.check_engine(op, engine)
 
     def forward(self, input):
@@ -308,7 +310,7 @@ class _AdaptiveNd(_Layer):
         a = self._attrs
         return self._run(_family.adaptive, type(self).__name__, self._mode, self._k, input,
                          a["output_size"], a.get("return_indices", False), a["layout"],
-                         a["engine"])
+                         a["engine"], rounding=a.get("rounding", "trunc"))
 
 
 class _AdaptiveMaxPoolNd(_AdaptiveNd):
@@ -324,10 +326,12 @@ class _AdaptiveMaxPoolNd(_AdaptiveNd):
 class _AdaptiveAvgPoolNd(_AdaptiveNd):
     _mode = "avg"
     _torch = ("output_size",)
+    _own = _LAYOUT_ROUNDING_ENGINE
 
-    def __init__(self, output_size, *, layout=None, engine=None):
-        self._check(output_size, False, layout, engine)
-        self._keep(dict(output_size=output_size, layout=layout, engine=engine))
+    def __init__(self, output_size, *, layout=None, rounding="trunc", engine=None):
+        self._check(output_size, False, layout, engine, rounding)
+        self._keep(dict(output_size=output_size, layout=layout, rounding=rounding,
+                        engine=engine))
 
 
 def _family_doc(cls, fn_name, call):

@@ -63,9 +63,22 @@ def sum_dtype(dtype: np.dtype) -> np.dtype:
 _LOW = np.int64(0xFFFFFFFF)
 
 
-def exact_int_pool(window_sum, x: np.ndarray, divisor, out_dtype) -> np.ndarray:
-    """Window sums (``divisor`` None) or averages truncated toward zero of an integer ``x``,
-    exact for every integer dtype.
+def _half_even(q, rem, e):
+    """Floor quotient ``q`` and remainder ``0 <= rem < e`` of ``S / e`` (``e > 0``) -> ``S / e``
+    rounded half to even: up where ``2 * rem > e``, or ``== e`` and ``q`` is odd (compared as
+    ``rem`` against ``e - rem``, so nothing overflows; ``q & 1`` is the parity of a negative
+    ``q`` too)."""
+    up = e - rem
+    half_up = (rem > up) | ((rem == up) & ((q & 1) == 1))
+    return q + half_up.astype(q.dtype)
+
+
+def exact_int_pool(window_sum, x: np.ndarray, divisor, out_dtype,
+                   rounding: str = "trunc") -> np.ndarray:
+    """Window sums (``divisor`` None) or averages of an integer ``x``, exact for every integer
+    dtype: truncated toward zero (``rounding="trunc"``, PyTorch's integer average) or rounded
+    half to even (``"nearest"``, TensorStore's downsampling: ``(2k+1)/2`` goes to the even one of
+    ``k`` and ``k+1``, for sums and divisors of either sign: ``round(-v) = -round(v)``).
 
     ``window_sum(a)`` gives the int64 window sums of an int64 array shaped like ``x`` (an
     engine's sum). Inputs narrower than 64 bits are summed in int64 directly: a window would
@@ -73,11 +86,20 @@ def exact_int_pool(window_sum, x: np.ndarray, divisor, out_dtype) -> np.ndarray:
     ``x = hi * 2**32 + lo``, each summed in int64 without overflow, and the quotient
     ``(SH * 2**32 + SL) / d`` is taken by long division in two 32-bit digits, so an average of
     values near 2**63 or 2**64 is exact (no float round trip). A sum (``divisor`` None) wraps
-    modulo 2**64 as ``np.sum`` does."""
+    modulo 2**64 as ``np.sum`` does. Both roundings start from the floor quotient and the
+    remainder of ``S / |d|`` and negate for ``d < 0``."""
+    nearest = rounding == "nearest"
     if x.dtype.itemsize < 8:
         s = window_sum(x.astype(np.int64))
-        return s.astype(out_dtype) if divisor is None else trunc_divide(s, divisor).astype(
-            out_dtype)
+        if divisor is None:
+            return s.astype(out_dtype)
+        if not nearest:
+            return trunc_divide(s, divisor).astype(out_dtype)
+        d = np.asarray(divisor, dtype=np.int64)
+        e = np.abs(d)
+        q = np.floor_divide(s, e)
+        q = _half_even(q, s - q * e, e)
+        return np.where(d < 0, -q, q).astype(out_dtype)
     unsigned = x.dtype.kind == "u"
     hi = (x >> np.array(32, dtype=x.dtype)).astype(np.int64)
     lo = (x & np.array(0xFFFFFFFF, dtype=x.dtype)).astype(np.int64)
@@ -92,7 +114,7 @@ def exact_int_pool(window_sum, x: np.ndarray, divisor, out_dtype) -> np.ndarray:
     e = np.abs(d)
     if int(e.max(initial=1)) >= 1 << 31:            # a huge divisor_override: Python integers
         s = sh.astype(object) * (1 << 32) + sl.astype(object)
-        q = np.vectorize(lambda a, b: abs(a) // abs(b) * (1 if (a < 0) == (b < 0) else -1),
+        q = np.vectorize(lambda a, b: _py_divide(int(a), int(b), nearest),
                          otypes=[object])(s, d)
         return np.array([int(v) % (1 << 64) if unsigned else int(v) for v in q.ravel()],
                         dtype=np.uint64 if unsigned else np.int64).reshape(q.shape).astype(
@@ -100,14 +122,27 @@ def exact_int_pool(window_sum, x: np.ndarray, divisor, out_dtype) -> np.ndarray:
     q1 = np.floor_divide(sh, e)                      # long division, floor: digit 1
     t = ((sh - q1 * e) << 32) + sl                   # < e * 2**32 < 2**63
     q2 = np.floor_divide(t, e)                       # digit 2, in [0, 2**32)
-    rem = t - q2 * e
+    rem = t - q2 * e                                 # S = (q1 * 2**32 + q2) * e + rem
     neg = sh < 0
     with np.errstate(over="ignore"):
+        if nearest:                                  # the parity of the floor is q2's
+            q2 = _half_even(q2, rem, e)  # q2 + 1 <= 2**32: carries into q1 below
         if unsigned:
             q = (q1.astype(np.uint64) << np.uint64(32)) + q2.astype(np.uint64)
         else:
             q = (q1 << 32) + q2
-            q += neg & (rem != 0)                    # floor -> toward zero for S < 0
+            if not nearest:
+                q += neg & (rem != 0)                # floor -> toward zero for S < 0
         if (d < 0).any():
             q = np.where(d < 0, -q.view(np.int64), q.view(np.int64)).view(q.dtype)
     return q.astype(out_dtype, copy=False)
+
+
+def _py_divide(s: int, d: int, nearest: bool) -> int:
+    """``s / d`` of Python integers, truncated toward zero or rounded half to even."""
+    if not nearest:
+        return abs(s) // abs(d) * (1 if (s < 0) == (d < 0) else -1)
+    q, r = divmod(s, abs(d))                         # floor, 0 <= r < |d|
+    if 2 * r > abs(d) or (2 * r == abs(d) and q % 2 == 1):
+        q += 1
+    return -q if d < 0 else q

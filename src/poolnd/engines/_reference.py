@@ -87,7 +87,10 @@ def max_backward(dy, arg, g):
 def _divide(s, d, dtype):
     if np.dtype(dtype).kind in "iu":                      # C-style: truncate toward zero
         q = abs(int(s)) // abs(d)
-        return q if (s >= 0) == (d > 0) else -q
+        q = q if (s >= 0) == (d > 0) else -q
+        # a quotient outside the dtype (a negative divisor_override on unsigned input) wraps
+        # modulo 2**bits, as the other engines' cast does, instead of raising
+        return np.array(q % (1 << 64), dtype=np.uint64).astype(dtype)
     return acc_dtype(dtype).type(s) / acc_dtype(dtype).type(d)
 
 
