@@ -469,11 +469,18 @@ def _write_block(block, target, region) -> None:
 
 
 def _present(arr) -> set[str]:
-    """The keys stored under ``arr`` (one listing, no data read)."""
+    """The keys stored under ``arr`` (one listing, no data read). The local store writes a
+    chunk to ``<key>.<uuid>.partial`` and renames it; a run killed mid-write leaves such a
+    file, which is deleted here (DEST is ours: an unfinished poolnd pyramid)."""
     from zarr.core.sync import sync
+    store = arr.store_path.store
 
     async def keys():
-        return {k async for k in arr.store_path.store.list_prefix(arr.store_path.path + "/")}
+        found = {k async for k in store.list_prefix(arr.store_path.path + "/")}
+        for k in [k for k in found if k.endswith(".partial")]:
+            await store.delete(k)
+            found.discard(k)
+        return found
     return sync(keys())
 
 
