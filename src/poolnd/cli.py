@@ -231,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     fac = p_pyr.add_mutually_exclusive_group()
     fac.add_argument("--factors", type=_ints,
                      help="per axis, or per space axis, e.g. 1,2,2 (default: 2 on space axes)")
-    fac.add_argument("--factor", type=_positive, help="one factor for every space axis")
+    fac.add_argument("--factor", type=_positive, help="one factor for every space axis (default: 2)")
     p_pyr.add_argument("--levels", type=int,
                        help="at most N levels, level 0 included (default: until a level fits "
                             "in one chunk)")
@@ -245,10 +245,13 @@ def build_parser() -> argparse.ArgumentParser:
     p_pyr.add_argument("--zarr-format", type=int, choices=(2, 3),
                        help="2 (NGFF 0.4) or 3 (NGFF 0.5); default: the source's")
     p_pyr.add_argument("--scheduler", metavar="ADDRESS",
-                       help="run on an existing dask.distributed scheduler")
+                       help="run on an existing dask.distributed scheduler (default: Dask's "
+                            "threaded scheduler in this process)")
     p_pyr.add_argument("--workers", type=int,
-                       help="run on a local cluster of N worker processes (loopback only)")
-    p_pyr.add_argument("--memory-limit", help="per worker of the local cluster, e.g. 2GB")
+                       help="run on a local cluster of N worker processes, loopback only "
+                            "(default: none, the threaded scheduler)")
+    p_pyr.add_argument("--memory-limit", help="per worker of a local cluster, e.g. 2GB (default: distributed's, "
+                            "a share of the RAM)")
     p_pyr.add_argument("--overwrite", action="store_true", help="replace an existing DEST")
     p_pyr.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                        help="a progress bar on stderr (default: on when stderr is a terminal)")
