@@ -82,10 +82,10 @@ class _BlockTask:
 
     ``pieces[i] = (src, dst)``: chunk ``i``'s ``src`` slices go to ``dst`` of the block of
     ``shape``. ``call`` is ``("fixed", Params)`` (the fixed-window driver with the block's pads)
-    or ``("box", op, mode, Layout, Boxes, engine, rounding)`` (the adaptive pools' driver with the block's
-    windows). With ``return_indices`` the result is ``(y, indices)``, indices re-based from the
-    block's plane to the whole plane: block origin ``origin`` and whole plane ``plane`` (both in
-    the layout's canonical spatial order), spatial axes ``axes`` of the array."""
+    or ``("box", op, mode, Layout, Boxes, engine, rounding)`` (the adaptive pools' driver with
+    the block's windows). With ``return_indices`` the result is ``(y, indices)``, indices
+    re-based from the block's plane to the whole plane: block origin ``origin`` and whole plane
+    ``plane`` (both in the layout's spatial order), spatial axes ``axes`` of the array."""
 
     shape: tuple[int, ...]
     pieces: tuple

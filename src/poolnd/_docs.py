@@ -194,8 +194,8 @@ signed sum.
 Parameters
 ----------
 input : array_like, shape ``(N, C, {sp})`` or ``(C, {sp})``
-    Or any axis order named by ``layout``, with or without ``N`` and ``C``. float16/32/64 (integers are rejected: the norm is
-    not an integer).
+    Or any axis order named by ``layout``, with or without ``N`` and ``C``. float16/32/64
+    (integers are rejected: the norm is not an integer).
 norm_type : float
     ``p > 0``, or ``inf``. ``p = 0`` is rejected with ValueError.
 kernel_size : int or tuple of {k} ints
@@ -230,7 +230,8 @@ windows may overlap. {rule}
 Parameters
 ----------
 input : array_like, shape ``(N, C, {sp})`` or ``(C, {sp})``
-    Or any axis order named by ``layout``, with or without ``N`` and ``C``. float16/32/64 or an integer dtype{intnote}.
+    Or any axis order named by ``layout``, with or without ``N`` and ``C``. float16/32/64 or
+    an integer dtype{intnote}.
 output_size : int or tuple of {k} entries, each an int >= 0 or None
     None keeps that dim's input size (also in 1-d, where PyTorch refuses None).
 {extra}""" + _LAYOUT_PARAMS + """
@@ -258,12 +259,13 @@ repeat).
 Parameters
 ----------
 input : array_like, shape ``(N, C, {sp})`` or ``(C, {sp})``
-    Or any axis order named by ``layout``, with or without ``N`` and ``C``. float16/32/64 or an integer dtype (PyTorch rejects
-    integers; poolnd accepts them).
+    Or any axis order named by ``layout``, with or without ``N`` and ``C``. float16/32/64 or
+    an integer dtype (PyTorch rejects integers; poolnd accepts them).
 indices : ndarray of int64, the shape of ``input``
     Flat offsets into each output plane, in ``input``'s layout and spatial order, as
-    ``max_pool{k}d(..., return_indices=True, layout=...)`` returns them; ONNX's whole-tensor indices convert with :func:`poolnd.indices_from_flat`. An index
-    outside the plane is a ValueError.
+    ``max_pool{k}d(..., return_indices=True, layout=...)`` returns them; ONNX's whole-tensor
+    indices convert with :func:`poolnd.indices_from_flat`. An index outside the plane is a
+    ValueError.
 kernel_size, stride, padding : int or tuple of {k} ints
     Those of the max pool being inverted; ``stride`` defaults to ``kernel_size``.
 output_size : tuple of ints, optional
@@ -299,7 +301,8 @@ spatial letters, the same positions in the order written ({mapping_other}).
 Parameters
 ----------
 input : array_like, shape ``(N, C, {sp})`` or ``(C, {sp})``
-    Or any axis order named by ``layout``, with or without ``N`` and ``C``. float16/32/64 or an integer dtype.
+    Or any axis order named by ``layout``, with or without ``N`` and ``C``. float16/32/64 or
+    an integer dtype.
 kernel_size : int or tuple of {k} ints
 output_size : int or tuple of {k} ints, optional
     Needs ``output + kernel_size - 1 {rule} input`` per dim (PyTorch's {k}-d rule). Wins over

@@ -115,7 +115,7 @@ def _pool_build(input, **kw):
 
 
 def _adaptive_pool_build(input, mode, output_size, spatial_dims, layout, return_indices, engine,
-                         rounding="trunc"):
+                         rounding):
     return run(_family.adaptive_pool_call, input, mode, output_size, spatial_dims, layout,
                return_indices, engine, rounding=rounding)
 
