@@ -150,6 +150,84 @@ def _pick(a, n, mode):
 
 
 # ----------------------------------------------------------------------------------------------
+# straight-line forms for full windows without NaN (no arrays: LLVM keeps them in registers)
+# ----------------------------------------------------------------------------------------------
+
+@njit(cache=_CACHE, inline="always")
+def _lohi(u, v):
+    return (v, u) if v < u else (u, v)
+
+
+@njit(cache=_CACHE, inline="always")
+def _med9s(p0, p1, p2, p3, p4, p5, p6, p7, p8):
+    """The 5th smallest of nine values: Paeth's network on scalars (as :func:`_median9`)."""
+    p1, p2 = _lohi(p1, p2); p4, p5 = _lohi(p4, p5); p7, p8 = _lohi(p7, p8)   # noqa: E702
+    p0, p1 = _lohi(p0, p1); p3, p4 = _lohi(p3, p4); p6, p7 = _lohi(p6, p7)   # noqa: E702
+    p1, p2 = _lohi(p1, p2); p4, p5 = _lohi(p4, p5); p7, p8 = _lohi(p7, p8)   # noqa: E702
+    p0, p3 = _lohi(p0, p3); p5, p8 = _lohi(p5, p8); p4, p7 = _lohi(p4, p7)   # noqa: E702
+    p3, p6 = _lohi(p3, p6); p1, p4 = _lohi(p1, p4); p2, p5 = _lohi(p2, p5)   # noqa: E702
+    p4, p7 = _lohi(p4, p7); p4, p2 = _lohi(p4, p2); p6, p4 = _lohi(p6, p4)   # noqa: E702
+    p4, p2 = _lohi(p4, p2)
+    return p4
+
+
+@njit(cache=_CACHE, inline="always")
+def _take(best, best_count, v, count):
+    """The running mode after seeing ``v`` ``count`` times: more often, or as often and
+    smaller."""
+    take = (count > best_count) | ((count == best_count) & (v < best))
+    return (v if take else best), (count if take else best_count)
+
+
+@njit(cache=_CACHE, inline="always")
+def _min2(u, v):
+    return v if v < u else u
+
+
+@njit(cache=_CACHE, inline="always")
+def _mode4(a, b, c, d, big):
+    """Most frequent of four values, the smallest of tied ones, in six comparisons (COUNTLESS's
+    observation: among four, a value seen twice wins unless another is seen twice too). The
+    values that occur more than once are those of the equal pairs: the smallest of them wins;
+    with no equal pair every value is seen once and the smallest of all wins. ``big``: a value
+    no smaller than any (the dtype's largest)."""
+    ab, ac, ad, bc, bd, cd = a == b, a == c, a == d, b == c, b == d, c == d
+    in_pair = _min2(_min2(a if (ab | ac | ad) else big, b if (bc | bd) else big),
+                    c if cd else big)
+    if ab | ac | ad | bc | bd | cd:
+        return in_pair
+    return _min2(_min2(a, b), _min2(c, d))
+
+
+@njit(cache=_CACHE, inline="always")
+def _count8(v, a0, a1, a2, a3, a4, a5, a6, a7):
+    return ((v == a0) + (v == a1) + (v == a2) + (v == a3) + (v == a4) + (v == a5) + (v == a6)
+            + (v == a7))
+
+
+@njit(cache=_CACHE, inline="always")
+def _mode8(a0, a1, a2, a3, a4, a5, a6, a7):
+    """Most frequent of eight values, the smallest of tied ones: compare and count."""
+    best, n = a0, _count8(a0, a0, a1, a2, a3, a4, a5, a6, a7)
+    best, n = _take(best, n, a1, _count8(a1, a0, a1, a2, a3, a4, a5, a6, a7))
+    best, n = _take(best, n, a2, _count8(a2, a0, a1, a2, a3, a4, a5, a6, a7))
+    best, n = _take(best, n, a3, _count8(a3, a0, a1, a2, a3, a4, a5, a6, a7))
+    best, n = _take(best, n, a4, _count8(a4, a0, a1, a2, a3, a4, a5, a6, a7))
+    best, n = _take(best, n, a5, _count8(a5, a0, a1, a2, a3, a4, a5, a6, a7))
+    best, n = _take(best, n, a6, _count8(a6, a0, a1, a2, a3, a4, a5, a6, a7))
+    best, n = _take(best, n, a7, _count8(a7, a0, a1, a2, a3, a4, a5, a6, a7))
+    return best
+
+
+@njit(cache=_CACHE, inline="always")
+def _first(m, v, t, at, out):
+    """Scanning taps from the last to the first: ``t`` and ``v`` replace ``at`` and ``out``
+    where ``v == m``, so the first tap holding ``m`` is left."""
+    hit = v == m
+    return (t if hit else at), (v if hit else out)
+
+
+# ----------------------------------------------------------------------------------------------
 # kernels
 # ----------------------------------------------------------------------------------------------
 
@@ -197,11 +275,35 @@ def _rank_nd(x, y, arg, offs, mode, omit, with_arg, ident, r0, r1):
                 arg[b, q, c] = tap
 
 
+@njit(cache=_CACHE)
+def _rank_buffer(w, K, a, mode, omit):
+    """The rule on window values w[0:K] (all inside): -> the chosen tap."""
+    n = 0
+    last_nan = -1
+    for t in range(K):
+        v = w[t]
+        if v != v:
+            last_nan = t
+        else:
+            a[n] = v
+            n += 1
+    if last_nan >= 0 and (n == 0 or not omit):
+        return last_nan
+    chosen = _pick(a, n, mode)
+    tap = 0
+    while w[tap] != chosen:
+        tap += 1
+    return tap
+
+
 @njit(cache=_CACHE, nogil=True)
-def _rank_k2(x, y, arg, kd, mode, omit, with_arg, r0, r1):
+def _rank_k2(x, y, arg, kd, mode, omit, with_arg, exact, big, r0, r1):
     """Windows 2 x 2 (kd = 1) or 2 x 2 x 2 (kd = 2), stride = kernel, no padding, all inside:
-    x (B, D, H, W), y and arg (B, OD, OH, OW); rows r = (b * OD + od) * OH + oh. The 4 or 8
-    values are read straight from the rows (tap t = 4 i + 2 j + l)."""
+    x (B, D, H, W), y and arg (B, OD, OH, OW); rows r = (b * OD + od) * OH + oh; tap
+    t = 4 i + 2 j + l. The mode of a window without NaN is straight-line compare and count
+    (:func:`_mode4`, :func:`_mode8`); a window with a NaN, and the median, take the general
+    rule on a buffer. ``exact``: values equal only when their bits are (integers), so the
+    first tap holding the mode is looked for only when ``arg`` is asked for."""
     OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
     K = 4 * kd
     w = np.empty(8, dtype=x.dtype)
@@ -210,31 +312,116 @@ def _rank_k2(x, y, arg, kd, mode, omit, with_arg, r0, r1):
         oh = r % OH
         od = (r // OH) % OD
         b = r // (OH * OD)
+        r0_ = x[b, kd * od, 2 * oh]
+        r1_ = x[b, kd * od, 2 * oh + 1]
+        r2_ = x[b, kd * od + kd - 1, 2 * oh]          # kd = 1: the rows above again (unused)
+        r3_ = x[b, kd * od + kd - 1, 2 * oh + 1]
+        yr = y[b, od, oh]
         for q in range(OW):
-            for i in range(kd):
-                for j in range(2):
-                    row = x[b, kd * od + i, 2 * oh + j]
-                    w[4 * i + 2 * j] = row[2 * q]
-                    w[4 * i + 2 * j + 1] = row[2 * q + 1]
-            n = 0
-            last_nan = -1
-            for t in range(K):
-                v = w[t]
+            v0, v1, v2, v3 = r0_[2 * q], r0_[2 * q + 1], r1_[2 * q], r1_[2 * q + 1]
+            v4, v5, v6, v7 = r2_[2 * q], r2_[2 * q + 1], r3_[2 * q], r3_[2 * q + 1]
+            nan = (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3)
+            if kd == 2:
+                nan |= (v4 != v4) | (v5 != v5) | (v6 != v6) | (v7 != v7)
+            if mode == MODE and not nan:
+                m = _mode4(v0, v1, v2, v3, big) if kd == 1 else _mode8(v0, v1, v2, v3, v4, v5,
+                                                                        v6, v7)
+                tap, out = 0, m
+                if exact and not with_arg:
+                    yr[q] = m
+                    continue
+                if kd == 2:
+                    tap, out = _first(m, v7, 7, tap, out)
+                    tap, out = _first(m, v6, 6, tap, out)
+                    tap, out = _first(m, v5, 5, tap, out)
+                    tap, out = _first(m, v4, 4, tap, out)
+                tap, out = _first(m, v3, 3, tap, out)
+                tap, out = _first(m, v2, 2, tap, out)
+                tap, out = _first(m, v1, 1, tap, out)
+                tap, out = _first(m, v0, 0, tap, out)
+            else:
+                w[0], w[1], w[2], w[3] = v0, v1, v2, v3
+                w[4], w[5], w[6], w[7] = v4, v5, v6, v7
+                tap = _rank_buffer(w, K, a, mode, omit)
+                out = w[tap]
+            yr[q] = out
+            if with_arg:
+                arg[b, od, oh, q] = tap
+
+
+@njit(cache=_CACHE)
+def _window2(x, b, d, h0, w0, a, mode, omit):
+    """The rule on the 3 x 3 window at rows h0.., columns w0.. of plane (b, d), cut to the
+    input: -> (tap, value)."""
+    H, W = x.shape[2], x.shape[3]
+    n = 0
+    last_nan = -1
+    for i in range(3):
+        for j in range(3):
+            h, c = h0 + i, w0 + j
+            if 0 <= h < H and 0 <= c < W:
+                v = x[b, d, h, c]
                 if v != v:
-                    last_nan = t
+                    last_nan = 3 * i + j
                 else:
                     a[n] = v
                     n += 1
-            if last_nan >= 0 and (n == 0 or not omit):
-                tap = last_nan
-            else:
-                chosen = _pick(a, n, mode)
-                tap = 0
-                while w[tap] != chosen:
-                    tap += 1
-            y[b, od, oh, q] = w[tap]
+    if last_nan >= 0 and (n == 0 or not omit):
+        return last_nan, x[b, d, h0 + last_nan // 3, w0 + last_nan % 3]
+    chosen = _pick(a, n, mode)
+    for i in range(3):
+        for j in range(3):
+            h, c = h0 + i, w0 + j
+            if 0 <= h < H and 0 <= c < W and x[b, d, h, c] == chosen:
+                return 3 * i + j, x[b, d, h, c]
+    return 0, chosen                           # not reached: the chosen value is in the window
+
+
+@njit(cache=_CACHE, nogil=True)
+def _median3x3(x, y, arg, sh, sw, ph, pw, omit, with_arg, r0, r1):
+    """Median of 3 x 3 windows (no dilation, depth untouched): x (B, D, H, W), y and arg
+    (B, D, OH, OW); rows r = (b * D + d) * OH + oh. Windows inside the input without NaN take
+    the scalar network :func:`_med9s`; the rest (edges, NaN) the general rule."""
+    D, H, W = x.shape[1], x.shape[2], x.shape[3]
+    OH, OW = y.shape[2], y.shape[3]
+    a = np.empty(9, dtype=x.dtype)
+    for r in range(r0, r1):
+        oh = r % OH
+        d = (r // OH) % D
+        b = r // (OH * D)
+        h0 = oh * sh - ph
+        yr = y[b, d, oh]
+        full_rows = h0 >= 0 and h0 + 3 <= H
+        ra = x[b, d, min(max(h0, 0), H - 1)]            # rows clamped: read only when full
+        rb = x[b, d, min(max(h0 + 1, 0), H - 1)]
+        rc = x[b, d, min(max(h0 + 2, 0), H - 1)]
+        for q in range(OW):
+            w0 = q * sw - pw
+            if full_rows and w0 >= 0 and w0 + 3 <= W:
+                p0, p1, p2 = ra[w0], ra[w0 + 1], ra[w0 + 2]
+                p3, p4, p5 = rb[w0], rb[w0 + 1], rb[w0 + 2]
+                p6, p7, p8 = rc[w0], rc[w0 + 1], rc[w0 + 2]
+                nan = ((p0 != p0) | (p1 != p1) | (p2 != p2) | (p3 != p3) | (p4 != p4)
+                       | (p5 != p5) | (p6 != p6) | (p7 != p7) | (p8 != p8))
+                if not nan:
+                    m = _med9s(p0, p1, p2, p3, p4, p5, p6, p7, p8)
+                    tap, out = 8, p8
+                    tap, out = _first(m, p7, 7, tap, out)
+                    tap, out = _first(m, p6, 6, tap, out)
+                    tap, out = _first(m, p5, 5, tap, out)
+                    tap, out = _first(m, p4, 4, tap, out)
+                    tap, out = _first(m, p3, 3, tap, out)
+                    tap, out = _first(m, p2, 2, tap, out)
+                    tap, out = _first(m, p1, 1, tap, out)
+                    tap, out = _first(m, p0, 0, tap, out)
+                    yr[q] = out
+                    if with_arg:
+                        arg[b, d, oh, q] = tap
+                    continue
+            tap, out = _window2(x, b, d, h0, w0, a, MEDIAN, omit)
+            yr[q] = out
             if with_arg:
-                arg[b, od, oh, q] = tap
+                arg[b, d, oh, q] = tap
 
 
 # ----------------------------------------------------------------------------------------------
@@ -249,7 +436,28 @@ def _run_k2(xw, y, arg, g, code, omit, with_arg, ident):
     _pool.run(_rank_k2, B * OD * OH, y.size * 4 * _k2_fast(g), xw.reshape((B,) + tb["in3"]),
               y.reshape((B,) + tb["out3"]),
               arg.reshape((B,) + tb["out3"]) if with_arg else _dummy(4, adt), _k2_fast(g),
-              code, omit, with_arg)
+              code, omit, with_arg, xw.dtype.kind in "iu", identity(xw.dtype, True))
+
+
+def _median3x3_fits(g: Geometry, T: int, code: int) -> bool:
+    """Median, channels-first, a 3 x 3 kernel over H, W without dilation, depth untouched."""
+    if not (code == MEDIAN and T == 1 and 2 <= g.ndim <= 3):
+        return False
+    tb = _tables(g)
+    kd, kh, kw, sd, sh, sw, dd, dh, dw, pd, ph, pw = (int(v) for v in tb["geo"])
+    return (kd == 1 and sd == 1 and pd == 0 and tb["out3"][0] == tb["in3"][0]
+            and kh == kw == 3 and dh == dw == 1)
+
+
+def _run_median3x3(xw, y, arg, g, code, omit, with_arg, ident):
+    tb = _tables(g)
+    B = xw.shape[0]
+    D, OH = tb["out3"][0], tb["out3"][1]
+    geo = tb["geo"]
+    _pool.run(_median3x3, B * D * OH, y.size * 9, xw.reshape((B,) + tb["in3"]),
+              y.reshape((B,) + tb["out3"]),
+              arg.reshape((B,) + tb["out3"]) if with_arg else _dummy(4, arg.dtype),
+              int(geo[4]), int(geo[5]), int(geo[10]), int(geo[11]), omit, with_arg)
 
 
 def _run_nd(xw, y, arg, g, code, omit, with_arg, ident):
@@ -261,11 +469,13 @@ def _run_nd(xw, y, arg, g, code, omit, with_arg, ident):
               with_arg, ident)
 
 
-#: (when, kernel): the first row whose test holds runs. ``T`` is the channels-last width
-#: (1: channels-first).
+#: (when(g, T, code), runner): the first row whose test holds runs. ``T`` is the channels-last
+#: width (1: channels-first), ``code`` the reducer (MEDIAN, MODE, MAX, MIN).
 _KERNELS = (
-    (lambda g, T: T == 1 and g.ndim <= 3 and bool(_k2_fast(g)), _run_k2),   # 2x2, 2x2x2 tiles
-    (lambda g, T: True, _run_nd),                                           # any other window
+    (lambda g, T, code: T == 1 and g.ndim <= 3 and code in (MEDIAN, MODE)
+     and bool(_k2_fast(g)), _run_k2),                         # 2x2, 2x2x2 tiles: mode, median
+    (_median3x3_fits, _run_median3x3),                        # 3x3 median, any stride and pad
+    (lambda g, T, code: True, _run_nd),                       # any other window
 )
 
 
@@ -278,8 +488,9 @@ def rank_forward(x, g: Geometry, *, mode, omit, with_arg):
     arg = np.empty(y.shape, dtype=arg_dtype(g.taps)) if with_arg else _dummy(1, np.int8)
     ident = identity(xw.dtype, mode == "min")
     if y.size:
-        run = next(run for when, run in _KERNELS if when(g, T))
-        run(xw, y, arg, g, _CODES[mode], bool(omit), bool(with_arg), ident)
+        code = _CODES[mode]
+        run = next(run for when, run in _KERNELS if when(g, T, code))
+        run(xw, y, arg, g, code, bool(omit), bool(with_arg), ident)
     return y.astype(dtype, copy=False), (arg if with_arg else None)
 
 
