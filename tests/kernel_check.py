@@ -94,7 +94,9 @@ def values_only(rng):
 RANK_CASES = [  # (spatial_dims, kernel, stride, padding, layout): every kernel of _numba_rank
     (2, 2, 2, 0, None),                  # _rank_k2, 2x2
     (3, 2, 2, 0, None),                  # _rank_k2, 2x2x2
-    (2, 3, 1, 1, None),                  # _rank_nd: 3x3 network inside, Wirth at the edges
+    (2, 3, 1, 1, None),                  # _median3x3: the scalar network inside, edges general
+    (3, (1, 3, 3), (1, 2, 1), ((0, 0), (2, 1), (1, 2)), None),   # ... 3-d, pair pads
+    (2, 3, 1, 1, "NHWC"),                # _rank_nd: 3x3 (array network), Wirth at the edges
     (3, 3, 2, 1, None),                  # 3x3x3: Wirth's selection; sorted mode (27)
     (2, (3, 2), 1, 0, "NHWC"),           # channels-last; mode by compare-and-count (6)
     (2, 6, 1, ((3, 2), (2, 3)), None),   # mode past 32 elements: np.sort

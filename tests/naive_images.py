@@ -47,11 +47,12 @@ def out_len(L, kk, s, dl, before, after, ceil_mode):
     """Windows along one dim: floor mode counts the windows that end inside the padded input;
     ceil mode also one that only starts inside it (but not past the input and its left pad)."""
     reach = dl * (kk - 1)
-    floor_n = sum(1 for o in range(L + before + after + 1) if o * s + reach <= L + before + after - 1)
+    padded = L + before + after
+    floor_n = sum(1 for o in range(padded + 1) if o * s + reach <= padded - 1)
     if not ceil_mode:
         return floor_n
-    ceil_n = sum(1 for o in range(L + before + after + s + 1)
-                 if o * s <= L + before + after - 1 - reach + s - 1 and o * s < L + before)
+    ceil_n = sum(1 for o in range(padded + s + 1)
+                 if o * s <= padded - 1 - reach + s - 1 and o * s < L + before)
     return max(floor_n, ceil_n)
 
 

@@ -201,8 +201,10 @@ def _mode4(a, b, c, d, big):
 
 @njit(cache=_CACHE, inline="always")
 def _count8(v, a0, a1, a2, a3, a4, a5, a6, a7):
-    return ((v == a0) + (v == a1) + (v == a2) + (v == a3) + (v == a4) + (v == a5) + (v == a6)
-            + (v == a7))
+    """How many of a0..a7 equal v (0 + ...: a count also when run as Python, where
+    bool + bool is a bool)."""
+    return (0 + (v == a0) + (v == a1) + (v == a2) + (v == a3) + (v == a4) + (v == a5)
+            + (v == a6) + (v == a7))
 
 
 @njit(cache=_CACHE, inline="always")

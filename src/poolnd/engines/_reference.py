@@ -147,8 +147,9 @@ def rank_forward(x, g, *, mode, omit, with_arg):
     """``mode`` in "median", "mode", "max", "min" over the elements of each window (padding never
     counts). A NaN makes the result NaN (at the last NaN's tap), unless ``omit`` skips NaNs; a
     window of NaNs only still gives NaN there. Otherwise the chosen tap is the first (scan
-    order) holding the chosen value. The result is always the element at the chosen tap. A window wholly in padding gives
-    max's identity and ``arg = -1`` (only max and min get here with one)."""
+    order) holding the chosen value. The result is always the element at the chosen tap. A
+    window wholly in padding gives max's identity and ``arg = -1`` (only max and min get here
+    with one)."""
     y = np.empty((x.shape[0],) + g.out_size + x.shape[-1:], dtype=x.dtype)
     arg = np.full(y.shape, -1, dtype=arg_dtype(g.taps))
     for b, c in _planes(x):
