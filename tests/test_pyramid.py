@@ -523,3 +523,20 @@ def test_local_cluster_and_existing_scheduler_give_the_same_bytes(tmp_path, vol)
         with distributed.Client(cluster) as client:
             assert len(client.scheduler_info()["workers"]) == 2
     assert tree_bytes(remote) == tree_bytes(threaded)
+
+
+def test_readme_pyramid_commands_parse():
+    """The README's pyramid commands are ones this parser accepts (they are not run here)."""
+    import re
+    import shlex
+
+    from poolnd.cli import build_parser
+    with open(os.path.join(os.path.dirname(__file__), "..", "README.md")) as f:
+        readme = f.read()
+    section = readme[readme.index("### Pyramids"):]
+    section = section[:section.index("\n## ")]
+    commands = re.findall(r"^poolnd (pyramid .*)$", section, re.M)
+    assert len(commands) == 3
+    for c in commands:
+        args = build_parser().parse_args(shlex.split(c))
+        assert args.func.__name__ == "cmd_pyramid" and args.factors is not None
