@@ -64,6 +64,7 @@ def main():
                     print("MISMATCH", k, kern, stride, pad, dil, ceil, layout, dtype, mode)
     failures += family(rng)
     failures += values_only(rng)
+    failures += rank(rng)
     print(f"kernel_check: {failures} mismatches")
     return 1 if failures else 0
 
@@ -87,6 +88,47 @@ def values_only(rng):
                 if not same:
                     failures += 1
                     print("MISMATCH values-only", planes, (h, w), stride, pad, mode)
+    return failures
+
+
+RANK_CASES = [  # (spatial_dims, kernel, stride, padding, layout): every kernel of _numba_rank
+    (2, 2, 2, 0, None),                  # _rank_k2, 2x2
+    (3, 2, 2, 0, None),                  # _rank_k2, 2x2x2
+    (2, 3, 1, 1, None),                  # _median3x3: the scalar network inside, edges general
+    (3, (1, 3, 3), (1, 2, 1), ((0, 0), (2, 1), (1, 2)), None),   # ... 3-d, pair pads
+    (2, 3, 1, 1, "NHWC"),                # _rank_nd: 3x3 (array network), Wirth at the edges
+    (3, 3, 2, 1, None),                  # 3x3x3: Wirth's selection; sorted mode (27)
+    (2, (3, 2), 1, 0, "NHWC"),           # channels-last; mode by compare-and-count (6)
+    (2, 6, 1, ((3, 2), (2, 3)), None),   # mode past 32 elements: np.sort
+    (4, 2, 1, ((1, 0), (0, 1), (1, 1), (0, 0)), None),
+]
+
+
+def rank(rng):
+    """Median, mode and the NaN-skipping max/min on the numba kernels against the reference
+    engine: values and indices bit for bit, and the median's routed gradient."""
+    failures = 0
+    for k, kern, stride, pad, layout in RANK_CASES:
+        for dtype in ("float32", "float64", "uint64", "int8"):
+            x = rng.integers(0, 3, size=(2, 3) + SIZES[k]).astype(dtype)
+            if dtype.startswith("float"):
+                x[rng.random(x.shape) < 0.1] = np.nan
+            if layout:
+                x = np.ascontiguousarray(np.moveaxis(x, 1, -1))
+            for mode in ("median", "mode", "max", "min"):
+                for policy in ("propagate", "omit"):
+                    out = []
+                    for eng in ("reference", "numba"):
+                        layer = poolnd.Pool(mode, kern, stride, pad, spatial_dims=k,
+                                            layout=layout, return_indices=True,
+                                            nan_policy=policy, engine=eng)
+                        y, idx = layer.forward(x)
+                        dx = (layer.backward(np.ones_like(y)) if dtype.startswith("float")
+                              else np.zeros(1))
+                        out.append((y.tobytes(), idx.tobytes(), dx.tobytes()))
+                    if out[0] != out[1]:
+                        failures += 1
+                        print("MISMATCH rank", k, kern, stride, pad, layout, dtype, mode, policy)
     return failures
 
 

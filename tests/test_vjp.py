@@ -18,7 +18,8 @@ TF = torch.nn.functional
 
 # every public functional op: the callables of __all__ that are not layers or helpers
 OPS = sorted(name for name in poolnd.__all__ if callable(getattr(poolnd, name))
-             and name[0].islower() and name not in ("vjp", "indices_to_flat", "indices_from_flat"))
+             and name[0].islower()
+             and name not in ("vjp", "indices_to_flat", "indices_from_flat", "pyramid"))
 VARIANTS = ["NC", "channels_last", "unbatched"]
 
 

@@ -26,8 +26,23 @@ from .layers import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d, Ad
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name):
+    # ``poolnd.pyramid`` needs Dask and Zarr (the ``dask`` extra): imported on first use only,
+    # so that ``import poolnd`` stays light. Its room is ``_pyramid`` (a public submodule named
+    # ``pyramid`` would replace this function with itself as an attribute once imported).
+    if name == "pyramid":
+        from ._pyramid import pyramid
+        globals()["pyramid"] = pyramid
+        return pyramid
+    raise AttributeError(f"module 'poolnd' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | {"pyramid"})
+
 __all__ = [
-    "pool", "Pool", "vjp",
+    "pool", "Pool", "vjp", "pyramid",
     "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
     "global_max_pool", "global_avg_pool",
     "lp_pool1d", "lp_pool2d", "lp_pool3d",

@@ -20,7 +20,9 @@ from ._layout import SPATIAL_LETTERS, Layout
 
 __all__ = ["Params", "normalize", "bind", "fail", "check_array", "check_bool", "check_engine"]
 
-MODES = ("max", "min", "avg", "sum", "lp")
+MODES = ("max", "min", "avg", "sum", "lp", "median", "mode")
+RANK_MODES = ("median", "mode")          # reducers that pick an element by its rank or count
+NAN_POLICIES = ("propagate", "omit")
 PAD_STRINGS = ("valid", "same", "same_lower")
 ROUNDINGS = ("trunc", "nearest")          # integer averages: toward zero, or half to even
 # default names of spatial dims beyond D, H, W (lower case past the 21 free capitals: internal
@@ -196,13 +198,15 @@ class Params:
     torch_empty_rule: str = "batch"     # zero-size axes allowed: "batch" (PyTorch's rule) or "any"
     input_at_least_kernel: bool = False  # PyTorch's avg_pool3d also demands input >= kernel
     norm_type: float | None = None       # mode "lp" only
+    nan_policy: str = "propagate"        # "omit": NaN inputs are skipped (not for "lp")
     rounding: str = "trunc"              # integer averages: "trunc" or "nearest"
 
 
 def normalize(op: str, mode: str, k: int, kernel_size, stride=None, padding=0, dilation=1,
               ceil_mode=False, *, layout=None, return_indices=False, count_include_pad=True,
               divisor_override=None, engine=None, torch_empty_rule="batch",
-              input_at_least_kernel=False, norm_type=None, rounding="trunc") -> Params:
+              input_at_least_kernel=False, norm_type=None, nan_policy="propagate",
+              rounding="trunc") -> Params:
     """Check and normalize everything but the input array."""
     if mode not in MODES:
         fail(op, f"mode={mode!r} must be one of {MODES}")
@@ -223,8 +227,13 @@ def normalize(op: str, mode: str, k: int, kernel_size, stride=None, padding=0, d
     if divisor_override is not None and mode != "avg":
         fail(op, f"divisor_override={divisor_override!r} applies to mode 'avg' only, got "
                  f"mode={mode!r}")
-    if return_indices and mode not in ("max", "min"):
-        fail(op, f"return_indices=True needs mode 'max' or 'min', got mode={mode!r}")
+    if return_indices and mode not in ("max", "min") + RANK_MODES:
+        fail(op, f"return_indices=True needs mode 'max', 'min', 'median' or 'mode', got "
+                 f"mode={mode!r}")
+    if mode in RANK_MODES and not count_include_pad:
+        fail(op, f"count_include_pad=False does not apply to mode {mode!r} (padded positions "
+                 f"never count in a median or a mode; the option is for 'avg')")
+    nan_policy = check_nan_policy(op, nan_policy, mode)
     if divisor_override is not None:
         if not _is_int(divisor_override):
             fail(op, f"divisor_override must be an int or None, got {divisor_override!r}",
@@ -241,7 +250,21 @@ def normalize(op: str, mode: str, k: int, kernel_size, stride=None, padding=0, d
         fail(op, f"norm_type={norm_type!r} applies to mode 'lp' only, got mode={mode!r}")
     return Params(op, mode, k, kernel, strides, dil, pads, ceil_mode, parse_layout(op, layout, k),
                   return_indices, count_include_pad, divisor_override, check_engine(op, engine),
-                  torch_empty_rule, input_at_least_kernel, norm_type, rounding)
+                  torch_empty_rule, input_at_least_kernel, norm_type, nan_policy, rounding)
+
+
+def check_nan_policy(op: str, nan_policy, mode: str) -> str:
+    """``nan_policy``: "propagate" (a window holding a NaN gives NaN) or "omit" (NaN inputs are
+    skipped), the latter for max, min, avg, sum, median and mode; "lp" takes only the default."""
+    if not isinstance(nan_policy, str):
+        fail(op, f"nan_policy must be a string, one of {NAN_POLICIES}, got {nan_policy!r} "
+                 f"({type(nan_policy).__name__})", TypeError)
+    if nan_policy not in NAN_POLICIES:
+        fail(op, f"nan_policy={nan_policy!r} must be one of {NAN_POLICIES}")
+    if nan_policy == "omit" and mode == "lp":
+        fail(op, "nan_policy='omit' does not apply to mode 'lp' (a p-norm skipping NaN is not "
+                 "defined here; it takes only nan_policy='propagate')")
+    return nan_policy
 
 
 def check_rounding(op: str, rounding) -> str:
@@ -337,6 +360,10 @@ def bind(p: Params, input, *, in_memory: bool = True
                    f"input element (pads={tuple(zip(g.pad_before, g.pad_after))}, dilation="
                    f"{p.dilation}), so its average is undefined; use smaller pads or "
                    f"divisor_override")
+    if p.mode in RANK_MODES and g.has_empty_window:
+        fail(p.op, f"some window of input size {spatial} holds no input element (pads="
+                   f"{tuple(zip(g.pad_before, g.pad_after))}, dilation={p.dilation}), so its "
+                   f"{p.mode} is undefined (padded positions never count); use smaller pads")
     return x, lay, g
 
 

@@ -97,6 +97,42 @@ class Clipped:
             idx[np.broadcast_to(mask, idx.shape)] = -1
         return y, (idx if with_arg else None)
 
+    def rank_forward(self, x, g: Geometry, *, mode, omit, with_arg):
+        """Median, mode (and max/min skipping NaN) over the clipped boxes. A box's elements are
+        all inside the input and keep the window's scan order, so the reduction is that of the
+        window. Outputs with the same box along every dim share one reduction: the boxes are
+        gathered per distinct (start, size) combination, so the cost follows the outputs and
+        the elements a box holds, never the kernel. The reduction is the NumPy engine's
+        :func:`~poolnd.engines._numpy.reduce_taps` for every base engine: its result is an
+        element picked by the one rule, so every engine gives the same bits."""
+        from .engines._numpy import reduce_taps
+        boxes, maps, mask = self._plan(g)
+        xt = self._gather(x, maps)
+        B, T = x.shape[0], x.shape[-1]
+        y = np.empty((B,) + g.out_size + (T,), dtype=x.dtype)
+        idx = np.empty(y.shape, dtype=np.int64)
+        uniq = [np.unique(np.stack([st[0], n[0]]), axis=1, return_inverse=True)
+                for st, n in zip(boxes.starts, boxes.sizes)]
+        for combo in np.ndindex(*(u[0].shape[1] for u in uniq)):
+            starts = [int(u[0][0, c]) for u, c in zip(uniq, combo)]
+            sizes = [int(u[0][1, c]) for u, c in zip(uniq, combo)]
+            box = xt[(slice(None),) + tuple(slice(a, a + n) for a, n in zip(starts, sizes))]
+            w = np.moveaxis(box.reshape(B, -1, T), 1, -1)                 # (B, T, taps)
+            value, tap = reduce_taps(w, np.ones((), dtype=bool), mode, omit)
+            # the tap as a position of the re-indexed plane
+            local = np.unravel_index(tap, sizes)
+            flat = np.ravel_multi_index([a + c for a, c in zip(starts, local)], boxes.in_size)
+            where = np.ix_(*(np.asarray(u[1]).reshape(-1) == c for u, c in zip(uniq, combo)))
+            sel = (slice(None),) + where + (slice(None),)
+            shape = (B,) + (1,) * g.ndim + (T,)
+            y[sel] = value.reshape(shape)
+            idx[sel] = flat.reshape(shape)
+        idx = self._plane_index(idx, boxes, maps, g.in_size)
+        if mask is not None:                  # windows that miss the input: max's identity
+            y[np.broadcast_to(mask, y.shape)] = identity(x.dtype, mode == "min")
+            idx[np.broadcast_to(mask, idx.shape)] = -1
+        return y, (idx if with_arg else None)
+
     def max_backward(self, dy, arg, g: Geometry):
         dy = dy.copy()
         dy[arg < 0] = 0

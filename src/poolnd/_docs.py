@@ -136,6 +136,9 @@ ceil_mode : bool
     Round the output size up instead of down.
 return_indices : bool
     Also return PyTorch's int64 indices.
+nan_policy : {{"propagate", "omit"}}, keyword-only
+    "omit" skips NaN inputs (the max of the rest; NaN where a window holds only NaN; NaN
+    inputs get no gradient). Default "propagate": a NaN wins, as in PyTorch.
 """
 
 _AVG_EXTRA = """\
@@ -147,6 +150,11 @@ divisor_override : int, optional
     Divide every window's sum by this nonzero int instead.
 dilation : int or tuple of {k} ints, keyword-only
     Spacing between taps (ONNX AveragePool's ``dilations``).
+nan_policy : {{"propagate", "omit"}}, keyword-only
+    "omit" averages the non-NaN inputs: the divisor counts them (plus the padded positions
+    under ``count_include_pad=True``, never a ceil-mode overhang) unless ``divisor_override``
+    is given; NaN where a window holds only NaN; NaN inputs get no gradient. Default
+    "propagate": a NaN in the window gives NaN.
 rounding : {{"trunc", "nearest"}}, keyword-only
 """ + "    " + _ROUNDING_TEXT_BODY + """
 """

@@ -240,6 +240,28 @@ class Geometry:
             empty.append(miss)
         return tuple(starts), tuple(sizes), tuple(empty), tuple(maps)
 
+    def tap_offsets(self) -> np.ndarray:
+        """The flat in-plane input offset of every window tap: int64 ``(outputs, taps)``, both
+        row-major, ``-1`` where the tap lies in the padding (or the ceil-mode overhang). The
+        rank reductions (median, mode) gather their windows with it."""
+        if "offsets" not in self._cache:
+            k = self.ndim
+            off = np.zeros((1,) * (2 * k), dtype=np.int64)
+            inside = np.ones((1,) * (2 * k), dtype=bool)
+            plane_stride = 1
+            for d in reversed(range(k)):
+                o = np.arange(self.out_size[d], dtype=np.int64)[:, None]
+                z = o * self.stride[d] - self.pad_before[d] + (
+                    np.arange(self.kernel[d], dtype=np.int64)[None, :] * self.dilation[d])
+                shape = [1] * (2 * k)
+                shape[d], shape[k + d] = self.out_size[d], self.kernel[d]
+                off = off + (z * plane_stride).reshape(shape)
+                inside = inside & ((z >= 0) & (z < self.in_size[d])).reshape(shape)
+                plane_stride *= self.in_size[d]
+            table = np.where(inside, off, -1).reshape(math.prod(self.out_size), self.taps)
+            self._cache["offsets"] = np.ascontiguousarray(table)
+        return self._cache["offsets"]
+
     def plane_indices(self, arg: np.ndarray) -> np.ndarray:
         """PyTorch's indices from window-local argmax ``arg`` (canonical shape
         ``(B, *out_size, T)``): the flat row-major offset of the chosen element inside its own

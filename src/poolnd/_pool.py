@@ -62,14 +62,25 @@ def forward(p: _args.Params, input, *, keep: bool = False):
     eng = _engine(eng_name, g)
     xc, cl = lay.to_canonical(x, channels_last_ok=getattr(eng, "channels_last", False))
     arg, aux = None, ()
+    omit = p.nan_policy == "omit" and x.dtype.kind == "f"     # integers hold no NaN
     with np.errstate(all="ignore"):        # inf - inf, integer wrap: results as documented
         if p.mode == "lp":
             yc, arg, aux = _lp_forward(eng, x, xc, g, p.norm_type, keep)
+        elif p.mode in _args.RANK_MODES:
+            yc, arg = eng.rank_forward(xc, g, mode=p.mode, omit=omit,
+                                       with_arg=p.return_indices or (keep and p.mode == "median"))
+            if omit and keep:
+                aux = (np.isnan(xc),)
         elif p.mode in ("max", "min"):
-            yc, arg = eng.max_forward(xc, g, minimum=p.mode == "min",
-                                      with_arg=p.return_indices or keep)
+            with_arg = p.return_indices or keep
+            yc, arg = eng.max_forward(xc, g, minimum=p.mode == "min", with_arg=with_arg)
+            if omit and _has_nan(yc):      # some window holds a NaN: skip them there
+                yc, arg = eng.rank_forward(xc, g, mode=p.mode, omit=True, with_arg=with_arg)
+                aux = (np.isnan(xc),) if keep else ()
         else:
             yc = _avg_forward(eng, xc, g, p)
+            if omit and _has_nan(yc):
+                yc, aux = _avg_omit_forward(eng, xc, g, p, keep)
     y = lay.from_canonical(yc, x.shape, cl)
     result = y
     if p.return_indices:
@@ -111,14 +122,66 @@ def backward(saved: Saved, dy):
                                        channels_last_ok=saved.channels_last)
     eng = _engine(saved.engine, saved.geometry)
     with np.errstate(all="ignore"):
+        if p.mode == "mode":              # a mode is piecewise constant: zero gradient
+            return np.zeros(saved.input_shape, dtype=saved.dtype)
         if p.mode == "lp":
             dxc = _lp_backward(eng, dyc, saved, p.norm_type)
-        elif p.mode in ("max", "min"):
+        elif p.mode in ("max", "min", "median"):
             dxc = eng.max_backward(dyc, saved.arg, saved.geometry)
+            if saved.aux:                  # nan_policy="omit": NaN inputs get no gradient
+                dxc[saved.aux[0]] = 0
+        elif saved.aux:
+            dxc = _avg_omit_backward(eng, dyc, saved)
         else:
             dxc = eng.avg_backward(dyc, saved.geometry, count_include_pad=p.count_include_pad,
                                    divisor_override=_divisor_override(p))
     return saved.layout.from_canonical(dxc, saved.input_shape, saved.channels_last)
+
+
+def _has_nan(y) -> bool:
+    """Whether a float result holds a NaN: one reduction (``max`` propagates NaN), no
+    temporary. Under nan_policy="propagate" a max, min, sum or average is NaN exactly where its
+    window holds a NaN (or, for sums, adds inf to -inf, which "omit" gives as NaN too), so
+    without one the propagating result is already the omitting one: the fast path."""
+    return y.dtype.kind == "f" and y.size > 0 and bool(np.isnan(np.max(y)))
+
+
+def _avg_omit_forward(eng, xc, g: Geometry, p: _args.Params, keep: bool):
+    """Sums and averages that skip NaN: the window sum of the non-NaN inputs (in the
+    accumulation dtype) over their count, plus the padded positions under
+    ``count_include_pad=True`` (never a ceil-mode overhang), or over ``divisor_override``. A
+    window whose inputs are all NaN gives NaN. -> ``(y, aux)``, aux what backward needs."""
+    acc = acc_dtype(xc.dtype)
+    nan = np.isnan(xc)
+    total = eng.avg_forward(np.where(nan, 0, xc).astype(acc), g, count_include_pad=True,
+                            divisor_override=1)
+    count = eng.avg_forward((~nan).astype(np.float64), g, count_include_pad=True,
+                            divisor_override=1)               # exact up to 2**53 taps
+    inside = g.divisor(False).reshape((1,) + g.out_size + (1,))
+    all_nan = (count == 0) & (inside > 0)
+    if p.mode == "sum":
+        divisor = np.ones((), dtype=np.float64)
+    elif p.divisor_override:
+        divisor = np.float64(p.divisor_override)
+    else:
+        divisor = count + ((g.divisor(True) - g.divisor(False)).reshape(inside.shape)
+                           if p.count_include_pad else 0)
+    y = total / divisor.astype(acc)
+    y[all_nan] = np.nan
+    return y.astype(xc.dtype, copy=False), ((nan, divisor, all_nan) if keep else ())
+
+
+def _avg_omit_backward(eng, dyc, saved: Saved):
+    """Each window's ``dy / divisor`` spread over its non-NaN inputs (``dy`` itself for sums);
+    NaN inputs and all-NaN windows pass no gradient."""
+    nan, divisor, all_nan = saved.aux
+    acc = acc_dtype(dyc.dtype)
+    share = dyc.astype(acc) / np.asarray(divisor).astype(acc)
+    share[np.broadcast_to(all_nan, share.shape)] = 0
+    dx = eng.avg_backward(np.ascontiguousarray(share), saved.geometry, count_include_pad=True,
+                          divisor_override=1)
+    dx[nan] = 0
+    return dx.astype(dyc.dtype, copy=False)
 
 
 def _lp_forward(eng, x, xc, g: Geometry, norm_type: float, keep: bool):
@@ -170,17 +233,21 @@ def _divisor_override(p: _args.Params):
 
 def pool(input, mode, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, *,
          spatial_dims, layout=None, return_indices=False, count_include_pad=True,
-         divisor_override=None, norm_type=None, rounding="trunc", engine=None):
-    """Pool over any number of spatial dims with one of the modes max, avg, min, sum, lp.
+         divisor_override=None, norm_type=None, nan_policy="propagate", rounding="trunc",
+         engine=None):
+    """Pool over any number of spatial dims with one of the modes max, avg, min, sum, lp,
+    median, mode.
 
     ``y[b, o] = reduce over taps j of x[b, o * stride - pad_before + j * dilation]``, with padded
     positions holding the mode's identity (never selected by max/min; counted by avg only with
-    ``count_include_pad=True``).
+    ``count_include_pad=True``). ``"median"`` is the lower median of the ``n`` elements of the
+    window that lie inside the input (the ``ceil(n/2)``-th smallest), ``"mode"`` their most
+    frequent value (the smallest of tied values); padded positions never count in either.
 
     Parameters
     ----------
     input : array_like, shape ``(N, C, *spatial)`` or ``(C, *spatial)``, or as ``layout`` says
-    mode : {"max", "avg", "min", "sum", "lp"}
+    mode : {"max", "avg", "min", "sum", "lp", "median", "mode"}
     kernel_size, stride, dilation : int or tuple of ``spatial_dims`` ints
         ``stride`` defaults to ``kernel_size``.
     padding : int, tuple of ints, tuple of ``(before, after)`` pairs, "valid", "same" or "same_lower"
@@ -198,13 +265,21 @@ def pool(input, mode, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
         indices in D, H, W order wherever they stand; any other letters are taken in the order
         written (``"ZYX"``: kernel ``(kz, ky, kx)``). Default channels-first.
     return_indices : bool
-        max/min only: also return PyTorch's int64 indices (flat offset inside the input plane).
+        max, min, median, mode: also return PyTorch's int64 indices (flat offset inside the
+        input plane) of the chosen element: the first in scan order holding the result.
     count_include_pad, divisor_override
-        avg only, as in :func:`poolnd.avg_pool2d`.
+        avg only, as in :func:`poolnd.avg_pool2d` (median and mode refuse
+        ``count_include_pad=False``: padding never counts there).
     norm_type : float, lp only
         The p of the window p-norm ``(sum |x|**p)**(1/p)``, > 0 or ``inf`` (max of ``|x|``).
         Padding adds zeros; a ceil-mode window cut short by the end of the padded input is scaled
         by ``kernel taps / taps inside``, as PyTorch's ``lp_pool`` does.
+    nan_policy : {"propagate", "omit"}
+        "propagate" (default): a window holding a NaN gives NaN. "omit": NaN inputs are skipped
+        (nanmax, nanmin, nansum, nanmean, and the median or mode of the rest); a window whose
+        inputs are all NaN gives NaN; an average divides by the non-NaN inputs (plus the
+        padded positions under ``count_include_pad=True``) unless ``divisor_override`` is
+        given. Not for "lp". Integer inputs hold no NaN: it changes nothing there.
     rounding : {"trunc", "nearest"}
         How an integer average (mode "avg") rounds: toward zero (default, PyTorch's) or to
         nearest, ties to even, from the exact sum (exact for 64-bit integers too). Accepted by
@@ -226,7 +301,12 @@ def pool(input, mode, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     -----
     Output size per dim: ``floor((L + pad_before + pad_after - dilation*(k-1) - 1) / s) + 1``
     (``ceil`` with ``ceil_mode``). Ties: the first maximum in row-major window order wins; a NaN
-    wins over any number, and the last NaN's index is returned.
+    wins over any number, and the last NaN's index is returned. Median and mode always give
+    an element of the window (exact in every dtype; ``-0.0 == 0.0`` counts as one value, and
+    the result is the first element holding it); a window with a NaN gives NaN at its last
+    NaN, as max does, unless ``nan_policy="omit"``. Gradients: median routes ``dy`` to the
+    chosen element as max does; mode has zero gradient; under "omit" NaN inputs get none.
+    A window wholly in padding has no median or mode (a ``ValueError``).
 
     Examples
     --------
@@ -242,12 +322,31 @@ def pool(input, mode, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     >>> poolnd.pool(vol, "avg", (2, 1, 2), spatial_dims=3, layout="ZYX", rounding="nearest")
     array([[[4],
             [6]]], dtype=uint8)
+
+    The lower median of 2, 9, 4, 7 is 4 (the 2nd smallest of four); of 5, 8, 6 (the last
+    window's fourth tap is padding, which never counts), 6:
+
+    >>> poolnd.pool(np.array([[2, 9, 4, 7, 5, 8, 6]]), "median", 4, padding=((0, 1),),
+    ...             spatial_dims=1)
+    array([[4, 6]])
+
+    The mode of a label row, the smaller label where two tie; with its indices:
+
+    >>> labels = np.array([[7, 7, 3, 3, 3, 9, 2, 2]], dtype=np.uint32)
+    >>> poolnd.pool(labels, "mode", 4, spatial_dims=1, return_indices=True)
+    (array([[3, 2]], dtype=uint32), array([[2, 6]]))
+
+    Skipping NaN (a no-data value): the average of the non-NaN inputs, NaN where all are NaN:
+
+    >>> poolnd.pool(np.array([[1.0, np.nan, np.nan, np.nan, 4.0, 6.0]]), "avg", 2,
+    ...             spatial_dims=1, nan_policy="omit")
+    array([[ 1., nan,  5.]])
     """
     p = _args.normalize("pool", mode, spatial_dims, kernel_size, stride, padding, dilation,
                         ceil_mode, layout=layout, return_indices=return_indices,
                         count_include_pad=count_include_pad, divisor_override=divisor_override,
-                        norm_type=norm_type, engine=engine, torch_empty_rule="any",
-                        rounding=rounding)
+                        norm_type=norm_type, nan_policy=nan_policy, engine=engine,
+                        torch_empty_rule="any", rounding=rounding)
     return front(p, input)
 
 

@@ -63,15 +63,17 @@ def run(driver, *args, **kwargs):
 
 def pool_params(op, mode, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, *,
                 spatial_dims, layout=None, return_indices=False, count_include_pad=True,
-                divisor_override=None, norm_type=None, rounding="trunc", engine=None):
+                divisor_override=None, norm_type=None, nan_policy="propagate",
+                rounding="trunc", engine=None):
     """The normalized call of :func:`poolnd.pool` (``op`` names it in errors: "pool", "Pool").
     The same ``_args.normalize`` call as ``_pool.pool`` makes (see the module notes); the
     ``Pool`` layer builds it too."""
     return _args.normalize(op, mode, spatial_dims, kernel_size, stride, padding, dilation,
                            ceil_mode, layout=layout, return_indices=return_indices,
                            count_include_pad=count_include_pad,
-                           divisor_override=divisor_override, norm_type=norm_type, engine=engine,
-                           torch_empty_rule="any", rounding=rounding)
+                           divisor_override=divisor_override, norm_type=norm_type,
+                           nan_policy=nan_policy, engine=engine, torch_empty_rule="any",
+                           rounding=rounding)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,6 +1,9 @@
 """The ``poolnd`` command: ``demo`` (a NumPy CNN trained with and without poolnd's pooling
-layers; needs the ``demo`` extra), ``info`` (versions, engines, threads) and ``bench`` (every
-engine, and PyTorch when installed, timed interleaved on a few standard shapes).
+layers; needs the ``demo`` extra), ``info`` (versions, engines, threads), ``bench`` (every
+engine, and PyTorch when installed, timed interleaved on a few standard shapes) and
+``pyramid`` (an OME-Zarr multiscale pyramid; needs the ``dask`` extra: its arguments are parsed
+here into ``poolnd.pyramid``'s, which checks them; a bad one exits 2 with one line on stderr
+before anything is written).
 ``main(argv) -> int``; bad arguments exit with argparse's usage error, code 2; a reader that
 closes the pipe early (``poolnd info | head -3``) ends the command quietly with code 141, as a
 C tool killed by SIGPIPE would. Uses only the public API and the timing helpers."""
@@ -105,6 +108,58 @@ def cmd_demo(args) -> int:
         return 1
 
 
+PYRAMID_PREFIX = "poolnd pyramid: "
+
+
+def _ints(text: str) -> tuple[int, ...] | int:
+    """``"2"`` -> 2, ``"1,2,2"`` -> (1, 2, 2) (the checks of the values are pyramid's)."""
+    try:
+        parts = [int(t) for t in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} must be an int or comma-separated ints, "
+                                         f"e.g. 2 or 1,2,2") from None
+    return parts[0] if len(parts) == 1 and "," not in text else tuple(parts)
+
+
+def cmd_pyramid(args) -> int:
+    try:
+        from . import _pyramid
+    except ImportError as e:
+        print(f"{PYRAMID_PREFIX}needs the dask extra (pip install 'poolnd[dask]'): {e}",
+              file=sys.stderr)
+        return 2
+    factors = args.factor if args.factor is not None else args.factors
+    try:
+        plan = _pyramid.plan(args.source, args.dest, mode=args.mode,
+                             factors=2 if factors is None else factors, levels=args.levels,
+                             axes=args.axes, chunks=args.chunks, rounding=args.rounding,
+                             zarr_format=args.zarr_format, scheduler=args.scheduler,
+                             workers=args.workers, memory_limit=args.memory_limit,
+                             progress=args.progress, overwrite=args.overwrite)
+    except (ValueError, TypeError) as e:       # every check, before anything is written
+        print(f"poolnd {_one_line(e)}", file=sys.stderr)
+        return 2
+    try:
+        shapes = _pyramid.build(plan)
+    except Exception as e:                      # I/O, a lost cluster: exit 1, one line
+        print(f"{PYRAMID_PREFIX}{type(e).__name__}: {_one_line(e)}", file=sys.stderr)
+        return 1
+    for k, shape in enumerate(shapes):
+        print(f"{plan.dest}/{k} {'x'.join(map(str, shape))} {plan.dtype}")
+    return 0
+
+
+def _one_line(e: Exception) -> str:
+    return " ".join(str(e).split())
+
+
+def _one_line_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Usage errors of ``parser`` as one line ("poolnd pyramid: error: ..."), exit code 2."""
+    def error(message):
+        parser.exit(2, f"{parser.prog}: error: {message} (see {parser.prog} --help)\n")
+    parser.error = error
+    return parser
+
 
 def _positive(text: str) -> int:
     v = int(text)
@@ -160,6 +215,47 @@ def build_parser() -> argparse.ArgumentParser:
                          help="interleaved rounds (default: 9; 3 with --quick)")
     p_bench.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
     p_bench.set_defaults(func=cmd_bench)
+    p_pyr = _one_line_errors(sub.add_parser(
+        "pyramid", help="an OME-Zarr multiscale pyramid of a Zarr array, OME-Zarr image or .npy",
+        description="Write an OME-Zarr multiscale image (NGFF 0.4 on Zarr format 2, 0.5 on "
+                    "format 3) whose level k is poolnd.pool of level k-1 (partial edge windows "
+                    "use the elements present), until a level fits in one chunk. Resumable: "
+                    "rerun the same command on an interrupted DEST to finish it.",
+        epilog="Example: poolnd pyramid brain.zarr brain.ome.zarr --factors 1,2,2 "
+               "--chunks 64 --workers 4 --memory-limit 4GB"))
+    p_pyr.add_argument("source", metavar="SOURCE",
+                       help="a Zarr array, an OME-Zarr image (its level 0) or a .npy file")
+    p_pyr.add_argument("dest", metavar="DEST", help="the OME-Zarr image folder to write")
+    p_pyr.add_argument("--mode", default="avg",
+                       help="avg (default), max, min, median or mode (labels)")
+    fac = p_pyr.add_mutually_exclusive_group()
+    fac.add_argument("--factors", type=_ints,
+                     help="per axis, or per space axis, e.g. 1,2,2 (default: 2 on space axes)")
+    fac.add_argument("--factor", type=_positive, help="one factor for every space axis (default: 2)")
+    p_pyr.add_argument("--levels", type=int,
+                       help="at most N levels, level 0 included (default: until a level fits "
+                            "in one chunk)")
+    p_pyr.add_argument("--axes", help="axis names, e.g. tczyx (default: the source's, else by "
+                                      "dims: yx, zyx, czyx, tczyx)")
+    p_pyr.add_argument("--chunks", type=_ints,
+                       help="chunk shape: one int for the space axes, or one per axis "
+                            "(default: the source's)")
+    p_pyr.add_argument("--rounding", default="nearest",
+                       help="integer averages: nearest (ties to even; default) or trunc")
+    p_pyr.add_argument("--zarr-format", type=int, choices=(2, 3),
+                       help="2 (NGFF 0.4) or 3 (NGFF 0.5); default: the source's")
+    p_pyr.add_argument("--scheduler", metavar="ADDRESS",
+                       help="run on an existing dask.distributed scheduler (default: Dask's "
+                            "threaded scheduler in this process)")
+    p_pyr.add_argument("--workers", type=int,
+                       help="run on a local cluster of N worker processes, loopback only "
+                            "(default: none, the threaded scheduler)")
+    p_pyr.add_argument("--memory-limit", help="per worker of a local cluster, e.g. 2GB (default: distributed's, "
+                            "a share of the RAM)")
+    p_pyr.add_argument("--overwrite", action="store_true", help="replace an existing DEST")
+    p_pyr.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                       help="a progress bar on stderr (default: on when stderr is a terminal)")
+    p_pyr.set_defaults(func=cmd_pyramid)
     return ap
 
 

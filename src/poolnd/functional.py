@@ -17,19 +17,22 @@ __all__ = ["max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d",
 
 
 def max_params(name, k, kernel_size, stride, padding, dilation, ceil_mode, return_indices,
-               layout, engine):
+               layout, engine, nan_policy="propagate"):
     """The normalized call of ``max_pool{k}d`` (also built by its layer and by ``vjp``)."""
     return _args.normalize(name, "max", k, kernel_size, stride, padding, dilation, ceil_mode,
-                           layout=layout, return_indices=return_indices, engine=engine)
+                           layout=layout, return_indices=return_indices, engine=engine,
+                           nan_policy=nan_policy)
 
 
 def avg_params(name, k, kernel_size, stride, padding, ceil_mode, count_include_pad,
-               divisor_override, dilation, layout, engine, rounding="trunc"):
+               divisor_override, dilation, layout, engine, nan_policy="propagate",
+               rounding="trunc"):
     """The normalized call of ``avg_pool{k}d`` (also built by its layer and by ``vjp``)."""
     return _args.normalize(name, "avg", k, kernel_size, stride, padding, dilation, ceil_mode,
                            layout=layout, count_include_pad=count_include_pad,
                            divisor_override=divisor_override, engine=engine,
-                           input_at_least_kernel=k == 3, rounding=rounding)
+                           input_at_least_kernel=k == 3, nan_policy=nan_policy,
+                           rounding=rounding)
 
 
 def _max(name, k, input, *args):
@@ -41,42 +44,45 @@ def _avg(name, k, input, *args):
 
 
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
-               return_indices=False, *, layout=None, engine=None):
+               return_indices=False, *, nan_policy="propagate", layout=None, engine=None):
     return _max("max_pool1d", 1, input, kernel_size, stride, padding, dilation, ceil_mode,
-                return_indices, layout, engine)
+                return_indices, layout, engine, nan_policy)
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
-               return_indices=False, *, layout=None, engine=None):
+               return_indices=False, *, nan_policy="propagate", layout=None, engine=None):
     return _max("max_pool2d", 2, input, kernel_size, stride, padding, dilation, ceil_mode,
-                return_indices, layout, engine)
+                return_indices, layout, engine, nan_policy)
 
 
 def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
-               return_indices=False, *, layout=None, engine=None):
+               return_indices=False, *, nan_policy="propagate", layout=None, engine=None):
     return _max("max_pool3d", 3, input, kernel_size, stride, padding, dilation, ceil_mode,
-                return_indices, layout, engine)
+                return_indices, layout, engine, nan_policy)
 
 
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
-               count_include_pad=True, divisor_override=None, *, dilation=1, layout=None,
-               rounding="trunc", engine=None):
+               count_include_pad=True, divisor_override=None, *, dilation=1,
+               nan_policy="propagate", layout=None, rounding="trunc", engine=None):
     return _avg("avg_pool1d", 1, input, kernel_size, stride, padding, ceil_mode,
-                count_include_pad, divisor_override, dilation, layout, engine, rounding)
+                count_include_pad, divisor_override, dilation, layout, engine, nan_policy,
+                rounding)
 
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
-               count_include_pad=True, divisor_override=None, *, dilation=1, layout=None,
-               rounding="trunc", engine=None):
+               count_include_pad=True, divisor_override=None, *, dilation=1,
+               nan_policy="propagate", layout=None, rounding="trunc", engine=None):
     return _avg("avg_pool2d", 2, input, kernel_size, stride, padding, ceil_mode,
-                count_include_pad, divisor_override, dilation, layout, engine, rounding)
+                count_include_pad, divisor_override, dilation, layout, engine, nan_policy,
+                rounding)
 
 
 def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
-               count_include_pad=True, divisor_override=None, *, dilation=1, layout=None,
-               rounding="trunc", engine=None):
+               count_include_pad=True, divisor_override=None, *, dilation=1,
+               nan_policy="propagate", layout=None, rounding="trunc", engine=None):
     return _avg("avg_pool3d", 3, input, kernel_size, stride, padding, ceil_mode,
-                count_include_pad, divisor_override, dilation, layout, engine, rounding)
+                count_include_pad, divisor_override, dilation, layout, engine, nan_policy,
+                rounding)
 
 
 def global_max_pool(input, *, spatial_dims=None, layout=None, engine=None):

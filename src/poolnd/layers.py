@@ -132,16 +132,17 @@ class _MaxPoolNd(_FixedLayer):
     _k: int
     _torch = ("kernel_size", "stride", "padding", "dilation", "return_indices", "ceil_mode")
     _shown = ("kernel_size", "stride", "padding", "dilation", "ceil_mode")
-    _own = _LAYOUT_ENGINE
+    _own = dict(nan_policy="propagate", **_LAYOUT_ENGINE)
 
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
-                 ceil_mode=False, *, layout=None, engine=None):
+                 ceil_mode=False, *, nan_policy="propagate", layout=None, engine=None):
         self._params = F.max_params(type(self).__name__, self._k, kernel_size, stride, padding,
-                                    dilation, ceil_mode, return_indices, layout, engine)
+                                    dilation, ceil_mode, return_indices, layout, engine,
+                                    nan_policy)
         self._keep(dict(kernel_size=kernel_size,
                         stride=stride if stride is not None else kernel_size, padding=padding,
                         dilation=dilation, return_indices=return_indices, ceil_mode=ceil_mode,
-                        layout=layout, engine=engine))
+                        nan_policy=nan_policy, layout=layout, engine=engine))
 
 
 class _AvgPoolNd(_FixedLayer):
@@ -152,20 +153,21 @@ class _AvgPoolNd(_FixedLayer):
     _torch = ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad",
               "divisor_override")
     _shown = ("kernel_size", "stride", "padding")
-    _own = dict(dilation=1, **_LAYOUT_ROUNDING_ENGINE)
+    _own = dict(dilation=1, nan_policy="propagate", **_LAYOUT_ROUNDING_ENGINE)
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
-                 count_include_pad=True, divisor_override=None, *, dilation=1, layout=None,
-                 rounding="trunc", engine=None):
+                 count_include_pad=True, divisor_override=None, *, dilation=1,
+                 nan_policy="propagate", layout=None, rounding="trunc", engine=None):
         self._params = F.avg_params(type(self).__name__, self._k, kernel_size, stride, padding,
                                     ceil_mode, count_include_pad, divisor_override, dilation,
-                                    layout, engine, rounding)
+                                    layout, engine, nan_policy, rounding)
         size = (lambda v: _ntuple(v, 1)) if self._k == 1 else (lambda v: v)
         self._keep(dict(kernel_size=size(kernel_size),
                         stride=size(stride if stride is not None else kernel_size),
                         padding=size(padding), ceil_mode=ceil_mode,
                         count_include_pad=count_include_pad, divisor_override=divisor_override,
-                        dilation=dilation, layout=layout, rounding=rounding, engine=engine))
+                        dilation=dilation, nan_policy=nan_policy, layout=layout,
+                        rounding=rounding, engine=engine))
 
 
 def _doc(cls, fn_name, call=None):
@@ -206,7 +208,8 @@ class AvgPool1d(_AvgPoolNd):
     __doc__ = _doc("AvgPool1d", "avg_pool1d")
     _k = 1
     _torch = ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad")
-    _own = dict(divisor_override=None, dilation=1, **_LAYOUT_ROUNDING_ENGINE)
+    _own = dict(divisor_override=None, dilation=1, nan_policy="propagate",
+                **_LAYOUT_ROUNDING_ENGINE)
 
 
 class AvgPool2d(_AvgPoolNd):
@@ -221,7 +224,7 @@ class AvgPool3d(_AvgPoolNd):
 
 class Pool(_FixedLayer):
     """Layer form of :func:`poolnd.pool`: any number of spatial dims, modes max, avg, min, sum,
-    lp. Its attributes and repr follow torch.nn's ``MaxPool*`` (``stride`` is ``kernel_size``
+    lp, median, mode. Its attributes and repr follow torch.nn's ``MaxPool*`` (``stride`` is ``kernel_size``
     when not given); the mode's own arguments are appended when not default.
 
     A layer keeps its last forward only: ``backward`` is the gradient of the last call to
@@ -244,22 +247,23 @@ class Pool(_FixedLayer):
     _torch = ("mode", "kernel_size", "stride", "padding", "dilation", "ceil_mode", "spatial_dims")
     _shown = _torch
     _own = dict(return_indices=False, count_include_pad=True, divisor_override=None,
-                norm_type=None, **_LAYOUT_ROUNDING_ENGINE)
+                norm_type=None, nan_policy="propagate", **_LAYOUT_ROUNDING_ENGINE)
 
     def __init__(self, mode, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, *,
                  spatial_dims, layout=None, return_indices=False, count_include_pad=True,
-                 divisor_override=None, norm_type=None, rounding="trunc", engine=None):
+                 divisor_override=None, norm_type=None, nan_policy="propagate", rounding="trunc",
+                 engine=None):
         self._params = _vjp.pool_params(
             "Pool", mode, kernel_size, stride, padding, dilation, ceil_mode,
             spatial_dims=spatial_dims, layout=layout, return_indices=return_indices,
             count_include_pad=count_include_pad, divisor_override=divisor_override,
-            norm_type=norm_type, rounding=rounding, engine=engine)
+            norm_type=norm_type, nan_policy=nan_policy, rounding=rounding, engine=engine)
         self._keep(dict(mode=mode, kernel_size=kernel_size,
                         stride=stride if stride is not None else kernel_size, padding=padding,
                         dilation=dilation, ceil_mode=ceil_mode, spatial_dims=spatial_dims,
                         return_indices=return_indices, count_include_pad=count_include_pad,
-                        divisor_override=divisor_override, norm_type=norm_type, layout=layout,
-                        rounding=rounding, engine=engine))
+                        divisor_override=divisor_override, norm_type=norm_type,
+                        nan_policy=nan_policy, layout=layout, rounding=rounding, engine=engine))
 
 
 class _LPPoolNd(_FixedLayer):

@@ -2078,6 +2078,13 @@ def avg_backward(dy, g: Geometry, *, count_include_pad, divisor_override):
                      divisor_override or 0).astype(dtype, copy=False)
 
 
+def rank_forward(x, g: Geometry, *, mode, omit, with_arg):
+    """Median, mode, and max/min skipping NaN: the kernels live in :mod:`._numba_rank`
+    (loaded on the first call; its table says which kernel runs when)."""
+    from ._numba_rank import rank_forward as run
+    return run(x, g, mode=mode, omit=omit, with_arg=with_arg)
+
+
 # ----------------------------------------------------------------------------------------------
 # box windows and index scatter/gather (Python side)
 # ----------------------------------------------------------------------------------------------

@@ -96,6 +96,75 @@ def avg_backward(dy, g: Geometry, *, count_include_pad, divisor_override):
 
 
 # ----------------------------------------------------------------------------------------------
+# rank reductions: median, mode, and max/min that skip NaN (nan_policy="omit")
+# ----------------------------------------------------------------------------------------------
+
+_CHUNK = 1 << 22                  # gathered window elements per step (memory stays bounded)
+
+
+def reduce_taps(w, valid, mode, omit):
+    """Reduce the last axis of ``w`` (``(..., taps)``, taps in scan order) whose elements
+    ``valid`` (broadcastable to ``w``) marks as inside the input -> ``(value, tap)``.
+
+    The reducer's rule (the reference engine's :func:`~._reference.rank_forward`): a NaN makes
+    the result NaN at the last NaN's tap unless ``omit`` skips NaNs (a window of NaNs only
+    still gives NaN there); otherwise the value is the lower median, the mode (smallest of tied
+    values), the max or the min of the rest, and the tap is the first that holds it. The value
+    is always the element at the tap. A window with no valid element gives max's identity and
+    tap -1. Vectorized: one ``np.sort`` over the taps, then run lengths for the mode."""
+    K = w.shape[-1]
+    valid = np.broadcast_to(valid, w.shape)
+    is_float = w.dtype.kind == "f"
+    nan = (w != w) & valid if is_float else None
+    keep = valid & ~nan if is_float else valid
+    m = keep.sum(-1)                                    # kept (non-NaN) elements per window
+    # what is not kept sorts after every kept element (NaN for floats, the largest integer:
+    # the m smallest entries are then the kept values whatever ties the filler makes)
+    filler = np.nan if is_float else np.iinfo(w.dtype).max
+    s = np.sort(np.where(keep, w, w.dtype.type(filler)), axis=-1)
+    if mode == "mode":
+        i = np.arange(K)
+        new_run = np.ones(s.shape, dtype=bool)
+        new_run[..., 1:] = s[..., 1:] != s[..., :-1]
+        start = np.maximum.accumulate(np.where(new_run, i, 0), axis=-1)
+        run = np.where(i < m[..., None], i - start + 1, 0)
+        k = run.argmax(-1)            # the first longest run: the smallest most frequent value
+    else:
+        k = {"median": (m - 1) // 2, "max": m - 1, "min": np.zeros_like(m)}[mode]
+    chosen = np.take_along_axis(s, np.maximum(k, 0)[..., None], -1)
+    tap = ((w == chosen) & keep).argmax(-1)
+    if is_float:
+        has_nan = nan.any(-1)
+        last_nan = K - 1 - nan[..., ::-1].argmax(-1)
+        tap = np.where(has_nan & ((not omit) | (m == 0)), last_nan, tap)
+    value = np.take_along_axis(w, tap[..., None], -1)[..., 0]
+    empty = ~valid.any(-1)
+    if empty.any():
+        value = np.where(empty, identity(w.dtype, mode == "min"), value)
+        tap = np.where(empty, -1, tap)
+    return value, tap
+
+
+def rank_forward(x, g: Geometry, *, mode, omit, with_arg):
+    """Median, mode (and max/min skipping NaN) of every window: the window taps are gathered
+    into a ``(B, outputs, T, taps)`` array a chunk of outputs at a time and reduced by
+    :func:`reduce_taps`."""
+    B, T = x.shape[0], x.shape[-1]
+    offs = g.tap_offsets()
+    Q, K = offs.shape
+    xf = x.reshape(B, -1, T)
+    y = np.empty((B, Q, T), dtype=x.dtype)
+    arg = np.empty((B, Q, T), dtype=arg_dtype(g.taps))
+    rows = max(1, _CHUNK // max(1, B * K * T))
+    for q0 in range(0, Q, rows):
+        sl = slice(q0, min(Q, q0 + rows))
+        w = np.moveaxis(xf[:, np.maximum(offs[sl], 0), :], 2, -1)      # (B, nq, T, K)
+        y[:, sl], arg[:, sl] = reduce_taps(w, (offs[sl] >= 0)[:, None, :], mode, omit)
+    shape = (B,) + g.out_size + (T,)
+    return y.reshape(shape), (arg.reshape(shape) if with_arg else None)
+
+
+# ----------------------------------------------------------------------------------------------
 # box windows (adaptive, fractional pools) and index scatter/gather (unpool, their backward)
 # ----------------------------------------------------------------------------------------------
 

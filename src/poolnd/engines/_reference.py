@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from .._geometry import Geometry
-from ._common import acc_dtype, arg_dtype
+from ._common import acc_dtype, arg_dtype, identity
 
 name = "reference"
 channels_last = True
@@ -117,6 +117,59 @@ def avg_backward(dy, g, *, count_include_pad, divisor_override):
             for _, pos in _window(g, o):
                 dx[(b,) + pos + (c,)] += share
     return dx.astype(dy.dtype)
+
+
+# ----------------------------------------------------------------------------------------------
+# rank reductions: median, mode, and max/min that skip NaN (nan_policy="omit")
+# ----------------------------------------------------------------------------------------------
+
+def _is_nan(v) -> bool:
+    return isinstance(v, (float, np.floating)) and math.isnan(v)
+
+
+def choose(mode: str, values: list):
+    """The value a window's reducer picks from its (non-NaN) ``values``: the lower median (the
+    ceil(n/2)-th smallest), the mode (most frequent; the smallest of tied values), the max or
+    the min. Values compare with ``==`` and ``<``, so -0.0 and 0.0 are one value."""
+    ordered = sorted(values)
+    if mode == "median":
+        return ordered[(len(ordered) - 1) // 2]
+    if mode == "max":
+        return ordered[-1]
+    if mode == "min":
+        return ordered[0]
+    best, best_count = None, 0
+    for v in ordered:                          # ascending: a later value must count strictly more
+        count = sum(1 for u in ordered if u == v)
+        if count > best_count:
+            best, best_count = v, count
+    return best
+
+
+def rank_forward(x, g, *, mode, omit, with_arg):
+    """``mode`` in "median", "mode", "max", "min" over the elements of each window (padding never
+    counts). A NaN makes the result NaN (at the last NaN's tap), unless ``omit`` skips NaNs; a
+    window of NaNs only still gives NaN there. Otherwise the chosen tap is the first (scan
+    order) holding the chosen value. The result is always the element at the chosen tap. A
+    window wholly in padding gives max's identity and ``arg = -1`` (only max and min get here
+    with one)."""
+    y = np.empty((x.shape[0],) + g.out_size + x.shape[-1:], dtype=x.dtype)
+    arg = np.full(y.shape, -1, dtype=arg_dtype(g.taps))
+    for b, c in _planes(x):
+        for o in _outputs(g):
+            taps = [(t, x[(b,) + pos + (c,)]) for t, pos in _window(g, o)]
+            nan_taps = [t for t, v in taps if _is_nan(v)]
+            values = [v for t, v in taps if not _is_nan(v)]
+            at = (b,) + o + (c,)
+            if not taps:                            # wholly in padding: max/min's identity
+                y[at] = identity(x.dtype, mode == "min")
+            elif nan_taps and (not omit or not values):       # NaN: the last NaN, as max
+                y[at], arg[at] = dict(taps)[nan_taps[-1]], nan_taps[-1]
+            else:
+                chosen = choose(mode, values)
+                t, v = next((t, v) for t, v in taps if v == chosen)   # the first that holds it
+                y[at], arg[at] = v, t
+    return y, (arg if with_arg else None)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,0 +1,207 @@
+"""A full OME-Zarr pyramid of a volume larger than the workers' memory (run by hand, not in CI).
+
+    PYTHONPATH=src python benchmarks/bench_pyramid.py                  # 8 GB on 2 x 1 GB workers
+    PYTHONPATH=src python benchmarks/bench_pyramid.py --gb 2 --memory-limit 400MB --small-mb 128
+
+Writes a uint16 (z, y, x) Zarr v3 volume of --gb GB (chunks 64^3; smooth signal + noise, so it
+compresses like a real light-sheet volume, a little), then, in one run:
+
+1. the time of reading the source once (decompress every chunk, threaded, nothing kept);
+2. ``poolnd.pyramid`` of the whole volume on a LocalCluster of --workers processes limited to
+   --memory-limit each (through ``scheduler=ADDRESS``, so that this script can sample each
+   worker's RSS every 0.2 s): wall time, input MB/s, peak RSS per worker, and whether any worker
+   was restarted (the nanny kills a worker that passes the limit);
+3. on a --small-mb volume (a cut of the same data), in memory-friendly settings: poolnd on the
+   threaded scheduler, ome-zarr-py's ``write_image`` (method local_mean, its mean) and
+   ngff-zarr's ``to_multiscales`` + ``to_ngff_zarr`` (method itkwasm_bin_shrink, its mean),
+   the same factors (2 on each axis) and levels.
+
+Needs the dask extra, ome-zarr (test extra) and ngff-zarr (``pip install ngff-zarr``; only for
+this benchmark). Prints a Markdown table.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+
+import numpy as np
+
+
+def make_volume(path, shape, chunks):
+    import dask.array as da
+
+    def block(block_info=None):
+        loc = block_info[None]["array-location"]
+        z, y, x = np.meshgrid(*(np.arange(a, b, dtype=np.float32) for a, b in loc),
+                              indexing="ij")
+        rng = np.random.default_rng(loc[0][0] * 7919 + loc[1][0] * 31 + loc[2][0])
+        signal = 2000 + 1500 * np.sin(z / 37) * np.cos(y / 23) * np.sin(x / 29)
+        return (signal + rng.normal(0, 60, signal.shape)).astype(np.uint16)
+    v = da.map_blocks(block, chunks=tuple(((c,) * (s // c) + ((s % c,) if s % c else ()))
+                                          for s, c in zip(shape, chunks)), dtype=np.uint16)
+    v.to_zarr(path, overwrite=True, zarr_format=3)
+
+
+def read_once(path):
+    import dask.array as da
+    t = time.perf_counter()
+    da.from_zarr(path).max().compute(scheduler="threads")
+    return time.perf_counter() - t
+
+
+class RssSampler:
+    """Peak RSS of each worker of a distributed client, sampled every ``dt`` seconds."""
+
+    def __init__(self, client, dt=0.2):
+        self.client, self.dt, self.peak, self.names = client, dt, {}, set()
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        import psutil
+
+        def rss():
+            return psutil.Process().memory_info().rss
+        while not self._stop.is_set():
+            try:
+                for w, r in self.client.run(rss).items():
+                    self.peak[w] = max(self.peak.get(w, 0), r)
+                    self.names.add(w)
+            except Exception:
+                pass
+            time.sleep(self.dt)
+
+    def __enter__(self):
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._t.join()
+
+
+def poolnd_cluster(src, dest, workers, memory_limit):
+    import distributed
+    import poolnd
+    with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, host="127.0.0.1",
+                                  dashboard_address=None, memory_limit=memory_limit) as cluster:
+        with distributed.Client(cluster) as client:
+            start = set(client.scheduler_info()["workers"])
+            with RssSampler(client) as rss:
+                t = time.perf_counter()
+                shapes = poolnd.pyramid(src, dest, scheduler=cluster.scheduler_address,
+                                        progress=False)
+                wall = time.perf_counter() - t
+            restarted = set(client.scheduler_info()["workers"]) != start or \
+                len(rss.names) > workers
+    return wall, shapes, rss.peak, restarted
+
+
+def poolnd_threads(src, dest):
+    import poolnd
+    t = time.perf_counter()
+    shapes = poolnd.pyramid(src, dest, progress=False)
+    return time.perf_counter() - t, shapes
+
+
+def ome_zarr_py(src, dest, nlevels):
+    import dask.array as da
+    import zarr
+    from ome_zarr.scale import Methods
+    from ome_zarr.writer import write_image
+    x = da.from_zarr(src)
+    t = time.perf_counter()
+    g = zarr.open_group(dest, mode="w")
+    write_image(x, g, scale_factors=[2 ** k for k in range(1, nlevels)],
+                method=Methods.LOCAL_MEAN, axes="zyx",
+                storage_options=dict(chunks=(64, 64, 64)))
+    return time.perf_counter() - t
+
+
+def ngff_zarr(src, dest, nlevels):
+    import dask.array as da
+    import ngff_zarr as nz
+    x = da.from_zarr(src)
+    t = time.perf_counter()
+    img = nz.to_ngff_image(x, dims=["z", "y", "x"])
+    ms = nz.to_multiscales(img, scale_factors=[2 ** k for k in range(1, nlevels)],
+                           method=nz.Methods.ITKWASM_BIN_SHRINK, chunks=64)
+    nz.to_ngff_zarr(dest, ms, version="0.5")
+    return time.perf_counter() - t
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--gb", type=float, default=8.0, help="big volume, GB (default 8)")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--memory-limit", default="1GB", help="per worker (default 1GB)")
+    ap.add_argument("--small-mb", type=float, default=256.0,
+                    help="the volume all three tools pyramid (default 256)")
+    ap.add_argument("--dir", default=None, help="scratch folder (default: a temporary one)")
+    ap.add_argument("--skip-others", action="store_true")
+    args = ap.parse_args(argv)
+    from dask.utils import format_bytes, parse_bytes
+    scratch = args.dir or tempfile.mkdtemp(prefix="bench_pyramid_")
+    os.makedirs(scratch, exist_ok=True)
+    print(f"# uptime: {open('/proc/loadavg').read().split()[:3]} (load 1/5/15 min); "
+          f"{os.cpu_count()} cores; scratch {scratch}", flush=True)
+    rows = []
+    try:
+        side = round((args.gb * 1e9 / 2) ** (1 / 3) / 64) * 64
+        shape = (side, side, side)
+        big = os.path.join(scratch, "big.zarr")
+        t = time.perf_counter()
+        make_volume(big, shape, (64, 64, 64))
+        mb = np.prod(shape) * 2 / 1e6
+        print(f"# wrote {shape} uint16 ({mb:.0f} MB) in {time.perf_counter() - t:.1f} s",
+              flush=True)
+        t_read = read_once(big)
+        rows.append(("read the source once (threads)", mb, t_read, "-", "-"))
+        print(rows[-1], flush=True)
+        wall, shapes, peak, restarted = poolnd_cluster(big, os.path.join(scratch, "big.ome.zarr"),
+                                                       args.workers, args.memory_limit)
+        limit = parse_bytes(args.memory_limit)
+        rows.append((f"poolnd.pyramid, {args.workers} workers x {args.memory_limit}", mb, wall,
+                     ", ".join(format_bytes(v) for v in peak.values()),
+                     "restarted!" if restarted else
+                     f"no restarts; peak {max(peak.values()) / limit:.0%} of limit"))
+        print(rows[-1], f"levels {shapes}", flush=True)
+
+        s = round((args.small_mb * 1e6 / 2) ** (1 / 3) / 64) * 64
+        small = os.path.join(scratch, "small.zarr")
+        import dask.array as da
+        da.from_zarr(big)[:s, :s, :s].to_zarr(small, overwrite=True, zarr_format=3)
+        smb = s ** 3 * 2 / 1e6
+        t_small_read = read_once(small)
+        rows.append((f"read the small source once (threads), {s}^3", smb, t_small_read, "-", "-"))
+        wall, shapes = poolnd_threads(small, os.path.join(scratch, "small_poolnd.ome.zarr"))
+        rows.append(("poolnd.pyramid, threads", smb, wall, "-", f"{len(shapes)} levels"))
+        print(rows[-1], flush=True)
+        if not args.skip_others:
+            for name, fn in (("ome-zarr-py write_image (local_mean)", ome_zarr_py),
+                             ("ngff-zarr to_multiscales (itkwasm_bin_shrink)", ngff_zarr)):
+                try:
+                    w = fn(small, os.path.join(scratch, name.split()[0] + ".ome.zarr"),
+                           len(shapes))
+                    rows.append((name + ", threads", smb, w, "-", f"{len(shapes)} levels"))
+                except Exception as e:       # report, keep the table
+                    rows.append((name, smb, float("nan"), "-", f"failed: {type(e).__name__}: "
+                                                               f"{str(e)[:80]}"))
+                print(rows[-1], flush=True)
+    finally:
+        if args.dir is None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    print("\n| run | input MB | wall s | input MB/s | peak RSS per worker | note |")
+    print("|---|---:|---:|---:|---|---|")
+    for name, mb, wall, peak, note in rows:
+        print(f"| {name} | {mb:.0f} | {wall:.1f} | {mb / wall:.0f} | {peak} | {note} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
