@@ -136,3 +136,12 @@ def test_big_arrays_example_runs_scaled_down(tmp_path, monkeypatch):
     expect = poolnd.avg_pool2d(ns["x"].compute(), 2)
     import dask.array as da
     np.testing.assert_array_equal(da.from_zarr(str(tmp_path / "pooled.zarr")).compute(), expect)
+
+
+def test_images_and_labels_block_prints_what_the_readme_shows():
+    import doctest
+    block = re.search(r"## Images and labels.*?```python\n(.*?)```", _readme(), re.S).group(1)
+    test = doctest.DocTestParser().get_doctest(block, {}, "README images", "README.md", 0)
+    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+    runner.run(test)
+    assert test.examples and runner.failures == 0
