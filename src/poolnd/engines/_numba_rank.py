@@ -351,6 +351,23 @@ def _rank_k2(x, y, arg, kd, mode, omit, with_arg, exact, big, r0, r1):
                 arg[b, od, oh, q] = tap
 
 
+@njit(cache=_CACHE, nogil=True)
+def _mode2x2_int(x, y, big, r0, r1):
+    """The label case alone: the mode of 2 x 2 windows of integers (no NaN; equal values have
+    equal bits, so the mode is the output), stride 2, no indices. One straight loop per row
+    that LLVM vectorizes. Shapes and rows as :func:`_rank_k2` with kd = 1."""
+    OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
+    for r in range(r0, r1):
+        oh = r % OH
+        od = (r // OH) % OD
+        b = r // (OH * OD)
+        top = x[b, od, 2 * oh]
+        bottom = x[b, od, 2 * oh + 1]
+        yr = y[b, od, oh]
+        for q in range(OW):
+            yr[q] = _mode4(top[2 * q], top[2 * q + 1], bottom[2 * q], bottom[2 * q + 1], big)
+
+
 @njit(cache=_CACHE)
 def _window2(x, b, d, h0, w0, a, mode, omit):
     """The rule on the 3 x 3 window at rows h0.., columns w0.. of plane (b, d), cut to the
@@ -430,6 +447,14 @@ def _median3x3(x, y, arg, sh, sw, ph, pw, omit, with_arg, r0, r1):
 # Python side: the dispatch table
 # ----------------------------------------------------------------------------------------------
 
+def _run_mode2x2_int(xw, y, arg, g, code, omit, with_arg, ident):
+    tb = _tables(g)
+    B = xw.shape[0]
+    OD, OH, _ = tb["out3"]
+    _pool.run(_mode2x2_int, B * OD * OH, y.size * 4, xw.reshape((B,) + tb["in3"]),
+              y.reshape((B,) + tb["out3"]), identity(xw.dtype, True))
+
+
 def _run_k2(xw, y, arg, g, code, omit, with_arg, ident):
     tb = _tables(g)
     B = xw.shape[0]
@@ -471,13 +496,17 @@ def _run_nd(xw, y, arg, g, code, omit, with_arg, ident):
               with_arg, ident)
 
 
-#: (when(g, T, code), runner): the first row whose test holds runs. ``T`` is the channels-last
-#: width (1: channels-first), ``code`` the reducer (MEDIAN, MODE, MAX, MIN).
+#: (when(g, T, code, kind, with_arg), runner): the first row whose test holds runs. ``T`` is
+#: the channels-last width (1: channels-first), ``code`` the reducer (MEDIAN, MODE, MAX, MIN),
+#: ``kind`` the dtype's kind ("f", "i", "u"), ``with_arg`` whether indices are wanted.
 _KERNELS = (
-    (lambda g, T, code: T == 1 and g.ndim <= 3 and code in (MEDIAN, MODE)
+    (lambda g, T, code, kind, with_arg: code == MODE and kind in "iu" and not with_arg
+     and T == 1 and g.ndim <= 3 and _k2_fast(g) == 1, _run_mode2x2_int),   # 2x2 labels
+    (lambda g, T, code, kind, with_arg: T == 1 and g.ndim <= 3 and code in (MEDIAN, MODE)
      and bool(_k2_fast(g)), _run_k2),                         # 2x2, 2x2x2 tiles: mode, median
-    (_median3x3_fits, _run_median3x3),                        # 3x3 median, any stride and pad
-    (lambda g, T, code: True, _run_nd),                       # any other window
+    (lambda g, T, code, kind, with_arg: _median3x3_fits(g, T, code),
+     _run_median3x3),                                         # 3x3 median, any stride and pad
+    (lambda g, T, code, kind, with_arg: True, _run_nd),       # any other window
 )
 
 
@@ -491,7 +520,7 @@ def rank_forward(x, g: Geometry, *, mode, omit, with_arg):
     ident = identity(xw.dtype, mode == "min")
     if y.size:
         code = _CODES[mode]
-        run = next(run for when, run in _KERNELS if when(g, T, code))
+        run = next(run for when, run in _KERNELS if when(g, T, code, xw.dtype.kind, with_arg))
         run(xw, y, arg, g, code, bool(omit), bool(with_arg), ident)
     return y.astype(dtype, copy=False), (arg if with_arg else None)
 
