@@ -27,6 +27,8 @@ from __future__ import annotations
 
 __all__ = ["rank_forward"]
 
+import math
+
 import numpy as np
 from numba import njit
 
@@ -233,46 +235,83 @@ def _first(m, v, t, at, out):
 # kernels
 # ----------------------------------------------------------------------------------------------
 
+@njit(cache=_CACHE)
+def _window_offsets(q, pos, kern, outsh, instr, o, j, offs):
+    """offs[t] = flat in-plane offset of tap t of flat output q, -1 in the padding; the taps
+    in row-major order by an odometer over the kernel (no division per tap). ``o`` and ``j``
+    are scratch of one entry per dim. -> whether any tap lies inside the input."""
+    k = kern.shape[0]
+    for d in range(k - 1, -1, -1):
+        o[d] = q % outsh[d]
+        q //= outsh[d]
+        j[d] = 0
+    seen = False
+    for t in range(offs.shape[0]):
+        off = 0
+        for d in range(k):
+            z = pos[d, o[d], j[d]]
+            if z < 0:
+                off = -1
+                break
+            off += z * instr[d]
+        offs[t] = off
+        seen |= off >= 0
+        d = k - 1
+        while d >= 0:
+            j[d] += 1
+            if j[d] < kern[d]:
+                break
+            j[d] = 0
+            d -= 1
+    return seen
+
+
 @njit(cache=_CACHE, nogil=True)
-def _rank_nd(x, y, arg, offs, mode, omit, with_arg, ident, r0, r1):
-    """Any window, any number of dims: x (B, P, T), y and arg (B, Q, T), offs (Q, taps) the
-    in-plane offset of each tap (-1 in the padding). Rows r = b * Q + q."""
+def _rank_nd(x, y, arg, pos, kern, outsh, instr, mode, omit, with_arg, ident, r0, r1):
+    """Any window, any number of dims: x (B, P, T), y and arg (B, Q, T); pos[d, o, j] the
+    input position of tap j of output o along dim d (-1 in the padding), kern, outsh and
+    instr the kernel, output shape and input strides (in elements). Rows r = b * Q + q."""
     T = x.shape[2]
-    Q, K = offs.shape
+    Q = y.shape[1]
+    K = 1
+    for d in range(kern.shape[0]):
+        K *= kern[d]
+    offs = np.empty(K, dtype=np.int64)
+    o_d = np.empty(kern.shape[0], dtype=np.int64)        # the output's index per dim
+    j_d = np.empty(kern.shape[0], dtype=np.int64)        # the tap's index per dim
     a = np.empty(K, dtype=x.dtype)
     for r in range(r0, r1):
         b = r // Q
         q = r % Q
+        seen = _window_offsets(q, pos, kern, outsh, instr, o_d, j_d, offs)
         for c in range(T):
+            if not seen:                         # wholly in padding (max/min only)
+                y[b, q, c] = ident
+                if with_arg:
+                    arg[b, q, c] = -1
+                continue
             n = 0
             last_nan = -1
-            seen = False
             for t in range(K):
-                o = offs[q, t]
+                o = offs[t]
                 if o >= 0:
-                    seen = True
                     v = x[b, o, c]
                     if v != v:
                         last_nan = t
                     else:
                         a[n] = v
                         n += 1
-            if not seen:                         # wholly in padding (max/min only)
-                y[b, q, c] = ident
-                if with_arg:
-                    arg[b, q, c] = -1
-                continue
             if last_nan >= 0 and (n == 0 or not omit):
                 tap = last_nan
             else:
                 chosen = _pick(a, n, mode)
                 tap = 0
                 for t in range(K):
-                    o = offs[q, t]
+                    o = offs[t]
                     if o >= 0 and x[b, o, c] == chosen:
                         tap = t
                         break
-            y[b, q, c] = x[b, offs[q, tap], c]
+            y[b, q, c] = x[b, offs[tap], c]
             if with_arg:
                 arg[b, q, c] = tap
 
@@ -489,11 +528,14 @@ def _run_median3x3(xw, y, arg, g, code, omit, with_arg, ident):
 
 def _run_nd(xw, y, arg, g, code, omit, with_arg, ident):
     B, T = xw.shape[0], xw.shape[-1]
-    offs = g.tap_offsets()
-    Q, K = offs.shape
+    Q, K = math.prod(g.out_size), g.taps
+    instr = np.ones(g.ndim, dtype=np.int64)
+    for d in range(g.ndim - 2, -1, -1):
+        instr[d] = instr[d + 1] * g.in_size[d + 1]
     _pool.run(_rank_nd, B * Q, y.size * K, xw.reshape(B, -1, T), y.reshape(B, Q, T),
-              arg.reshape(B, Q, T) if with_arg else _dummy(3, arg.dtype), offs, code, omit,
-              with_arg, ident)
+              arg.reshape(B, Q, T) if with_arg else _dummy(3, arg.dtype), g.tap_positions(),
+              np.array(g.kernel, dtype=np.int64), np.array(g.out_size, dtype=np.int64), instr,
+              code, omit, with_arg, ident)
 
 
 #: (when(g, T, code, kind, with_arg), runner): the first row whose test holds runs. ``T`` is
