@@ -91,7 +91,7 @@ def _same_floats(a, b, dtype):
                                equal_nan=True)
 
 
-@pytest.mark.parametrize("seed", range(70))
+@pytest.mark.parametrize("seed", range(200))
 def test_against_the_oracle_on_every_engine(seed):
     rng = np.random.default_rng(1000 + seed)
     cfg = _config(rng)
@@ -103,19 +103,14 @@ def test_against_the_oracle_on_every_engine(seed):
             cfg["ceil_mode"], k=cfg["k"], nan_policy=cfg["nan_policy"],
             count_include_pad=cfg["count_include_pad"])
     except naive.EmptyWindow:
-        for engine in ENGINES:          # a window without input has no median or mode
+        for engine in ENGINES:          # a window without input: no median, mode or average
             with pytest.raises(ValueError, match="holds no input element"):
                 _call(cfg, engine)
         return
     dy = rng.integers(-3, 4, size=want.shape).astype(np.float64)
     results = {}
     for engine in ENGINES:
-        try:
-            layer, got = _call(cfg, engine)
-        except ValueError as e:         # avg, count_include_pad=False, a window of padding only
-            assert cfg["mode"] == "avg" and not cfg["count_include_pad"], e
-            assert "holds no input element" in str(e)
-            return
+        layer, got = _call(cfg, engine)
         y, idx = got if isinstance(got, tuple) else (got, None)
         y = np.moveaxis(y, -1, -cfg["k"] - 1) if cfg["channels_last"] else y
         assert y.shape == want.shape and y.dtype == want.dtype, (engine, y.shape, y.dtype)
