@@ -129,6 +129,18 @@ def rank(rng):
                     if out[0] != out[1]:
                         failures += 1
                         print("MISMATCH rank", k, kern, stride, pad, layout, dtype, mode, policy)
+    for k in (2, 3):               # _k2_checked: omit's fast path, without and with a NaN
+        for dtype in ("float32", "float64", "float16"):
+            x = rng.standard_normal((2, 3) + SIZES[k][:-1] + (8,)).astype(dtype)
+            for nan in (False, True):
+                if nan:
+                    x[(1, 2) + (0,) * k] = np.nan
+                for mode in ("max", "min", "avg", "sum"):
+                    got, want = (poolnd.pool(x, mode, 2, spatial_dims=k, nan_policy="omit",
+                                             engine=e) for e in ("numba", "reference"))
+                    if not np.allclose(got.astype(float), want.astype(float), rtol=1e-3):
+                        failures += 1
+                        print("MISMATCH omit 2x2", k, dtype, nan, mode)
     return failures
 
 

@@ -18,7 +18,8 @@ import numpy as np
 
 
 class EmptyWindow(ValueError):
-    """A window holds no input element: its median or mode does not exist."""
+    """A window holds no input element: its median or mode does not exist, nor its average
+    over the input elements (count_include_pad=False)."""
 
 
 def _tuple(v, k):
@@ -100,7 +101,7 @@ def pool(x, mode, kernel, stride=None, padding=0, dilation=1, ceil_mode=False, *
          nan_policy="propagate", count_include_pad=True, divisor_override=None):
     """-> ``(y, indices, backward)``: values, per-plane flat indices (rank modes and max/min;
     else None) and ``backward(dy) -> dx``. Raises :class:`EmptyWindow` for a median or mode of
-    a window without input elements."""
+    a window without input elements, and for an average over the input elements of one."""
     x = np.asarray(x)
     lead, size = x.shape[:-k], x.shape[-k:]
     kernel, stride, dilation, pads, out = geometry(size, kernel, stride, padding, dilation,
@@ -142,6 +143,8 @@ def pool(x, mode, kernel, stride=None, padding=0, dilation=1, ceil_mode=False, *
                                else [(plane + p, 1.0)]))
                 continue
             # sums and averages
+            if mode == "avg" and not count_include_pad and divisor_override is None and not inside:
+                raise EmptyWindow(f"window {o} holds no input element to average")
             use = kept if omit else inside
             if is_float:
                 total = math.fsum(v for _, v in use) if not (nans and not omit) else math.nan

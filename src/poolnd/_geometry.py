@@ -240,27 +240,40 @@ class Geometry:
             empty.append(miss)
         return tuple(starts), tuple(sizes), tuple(empty), tuple(maps)
 
-    def tap_offsets(self) -> np.ndarray:
-        """The flat in-plane input offset of every window tap: int64 ``(outputs, taps)``, both
-        row-major, ``-1`` where the tap lies in the padding (or the ceil-mode overhang). The
-        rank reductions (median, mode) gather their windows with it."""
-        if "offsets" not in self._cache:
-            k = self.ndim
-            off = np.zeros((1,) * (2 * k), dtype=np.int64)
-            inside = np.ones((1,) * (2 * k), dtype=bool)
-            plane_stride = 1
-            for d in reversed(range(k)):
+    def tap_positions(self) -> np.ndarray:
+        """Per dim, the input position of tap ``j`` of output ``o``: int64
+        ``(ndim, max(out_size), max(kernel))``, ``-1`` where it lies in the padding (or the
+        ceil-mode overhang, or past this dim's outputs or kernel). Small: the sum, not the
+        product, of the dims' sizes."""
+        if "positions" not in self._cache:
+            pos = np.full((self.ndim, max(self.out_size), max(self.kernel)), -1, dtype=np.int64)
+            for d in range(self.ndim):
                 o = np.arange(self.out_size[d], dtype=np.int64)[:, None]
                 z = o * self.stride[d] - self.pad_before[d] + (
                     np.arange(self.kernel[d], dtype=np.int64)[None, :] * self.dilation[d])
-                shape = [1] * (2 * k)
-                shape[d], shape[k + d] = self.out_size[d], self.kernel[d]
-                off = off + (z * plane_stride).reshape(shape)
-                inside = inside & ((z >= 0) & (z < self.in_size[d])).reshape(shape)
-                plane_stride *= self.in_size[d]
-            table = np.where(inside, off, -1).reshape(math.prod(self.out_size), self.taps)
-            self._cache["offsets"] = np.ascontiguousarray(table)
-        return self._cache["offsets"]
+                pos[d, :self.out_size[d], :self.kernel[d]] = np.where(
+                    (z >= 0) & (z < self.in_size[d]), z, -1)
+            self._cache["positions"] = pos
+        return self._cache["positions"]
+
+    def tap_offsets(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """The flat in-plane input offset of every tap of the outputs ``start <= q < stop``
+        (row-major flat output index): int64 ``(stop - start, taps)``, taps row-major, ``-1``
+        where the tap lies in the padding. The rank reductions (median, mode) gather their
+        windows with it, a block of outputs at a time."""
+        stop = math.prod(self.out_size) if stop is None else stop
+        pos = self.tap_positions()
+        o = np.unravel_index(np.arange(start, stop, dtype=np.int64), self.out_size)
+        j = np.unravel_index(np.arange(self.taps, dtype=np.int64), self.kernel)
+        off = np.zeros((stop - start, self.taps), dtype=np.int64)
+        inside = np.ones(off.shape, dtype=bool)
+        plane_stride = 1
+        for d in reversed(range(self.ndim)):
+            z = pos[d][o[d][:, None], j[d][None, :]]
+            off += z * plane_stride
+            inside &= z >= 0
+            plane_stride *= self.in_size[d]
+        return np.where(inside, off, -1)
 
     def plane_indices(self, arg: np.ndarray) -> np.ndarray:
         """PyTorch's indices from window-local argmax ``arg`` (canonical shape

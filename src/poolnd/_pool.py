@@ -73,13 +73,24 @@ def forward(p: _args.Params, input, *, keep: bool = False):
                 aux = (np.isnan(xc),)
         elif p.mode in ("max", "min"):
             with_arg = p.return_indices or keep
-            yc, arg = eng.max_forward(xc, g, minimum=p.mode == "min", with_arg=with_arg)
-            if omit and _has_nan(yc):      # some window holds a NaN: skip them there
+            fused = _checked(eng, xc, g, p.mode, None) if omit and not with_arg else None
+            if fused is not None:
+                yc, holds_nan = fused
+            else:
+                yc, arg = eng.max_forward(xc, g, minimum=p.mode == "min", with_arg=with_arg)
+                holds_nan = omit and _has_nan(yc)
+            if holds_nan:                  # some window holds a NaN: skip them there
                 yc, arg = eng.rank_forward(xc, g, mode=p.mode, omit=True, with_arg=with_arg)
                 aux = (np.isnan(xc),) if keep else ()
         else:
-            yc = _avg_forward(eng, xc, g, p)
-            if omit and _has_nan(yc):
+            fused = (_checked(eng, xc, g, "avg", _divisor_override(p) or g.taps) if omit
+                     else None)
+            if fused is not None:
+                yc, holds_nan = fused
+            else:
+                yc = _avg_forward(eng, xc, g, p)
+                holds_nan = omit and _has_nan(yc)
+            if holds_nan:
                 yc, aux = _avg_omit_forward(eng, xc, g, p, keep)
     y = lay.from_canonical(yc, x.shape, cl)
     result = y
@@ -144,6 +155,13 @@ def _has_nan(y) -> bool:
     window holds a NaN (or, for sums, adds inf to -inf, which "omit" gives as NaN too), so
     without one the propagating result is already the omitting one: the fast path."""
     return y.dtype.kind == "f" and y.size > 0 and bool(np.isnan(np.max(y)))
+
+
+def _checked(eng, xc, g: Geometry, op: str, divisor):
+    """The engine's pool with the NaN check fused in, ``(y, holds_nan)``, where it has one for
+    this call (the numba engine: 2x2 and 2x2x2 tiles); else None."""
+    fused = getattr(eng, "pool_checked", None)
+    return fused(xc, g, op, divisor) if fused is not None else None
 
 
 def _avg_omit_forward(eng, xc, g: Geometry, p: _args.Params, keep: bool):

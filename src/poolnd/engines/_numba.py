@@ -2085,6 +2085,13 @@ def rank_forward(x, g: Geometry, *, mode, omit, with_arg):
     return run(x, g, mode=mode, omit=omit, with_arg=with_arg)
 
 
+def pool_checked(x, g: Geometry, op, divisor):
+    """nan_policy="omit"'s fast path: max/min/avg with the NaN check fused in, where a kernel
+    for it exists (:mod:`._numba_rank`); None elsewhere."""
+    from ._numba_rank import pool_checked as run
+    return run(x, g, op, divisor)
+
+
 # ----------------------------------------------------------------------------------------------
 # box windows and index scatter/gather (Python side)
 # ----------------------------------------------------------------------------------------------

@@ -25,13 +25,15 @@ Which kernel runs is one table, :data:`_KERNELS`, read top to bottom by :func:`r
 """
 from __future__ import annotations
 
-__all__ = ["rank_forward"]
+__all__ = ["rank_forward", "pool_checked"]
+
+import math
 
 import numpy as np
 from numba import njit
 
 from .._geometry import Geometry
-from ._common import arg_dtype, identity
+from ._common import acc_dtype, arg_dtype, identity
 from ._numba import _CACHE, _dummy, _k2_fast, _pool, _tables, _widen
 
 MEDIAN, MODE, MAX, MIN = 0, 1, 2, 3
@@ -233,46 +235,83 @@ def _first(m, v, t, at, out):
 # kernels
 # ----------------------------------------------------------------------------------------------
 
+@njit(cache=_CACHE)
+def _window_offsets(q, pos, kern, outsh, instr, o, j, offs):
+    """offs[t] = flat in-plane offset of tap t of flat output q, -1 in the padding; the taps
+    in row-major order by an odometer over the kernel (no division per tap). ``o`` and ``j``
+    are scratch of one entry per dim. -> whether any tap lies inside the input."""
+    k = kern.shape[0]
+    for d in range(k - 1, -1, -1):
+        o[d] = q % outsh[d]
+        q //= outsh[d]
+        j[d] = 0
+    seen = False
+    for t in range(offs.shape[0]):
+        off = 0
+        for d in range(k):
+            z = pos[d, o[d], j[d]]
+            if z < 0:
+                off = -1
+                break
+            off += z * instr[d]
+        offs[t] = off
+        seen |= off >= 0
+        d = k - 1
+        while d >= 0:
+            j[d] += 1
+            if j[d] < kern[d]:
+                break
+            j[d] = 0
+            d -= 1
+    return seen
+
+
 @njit(cache=_CACHE, nogil=True)
-def _rank_nd(x, y, arg, offs, mode, omit, with_arg, ident, r0, r1):
-    """Any window, any number of dims: x (B, P, T), y and arg (B, Q, T), offs (Q, taps) the
-    in-plane offset of each tap (-1 in the padding). Rows r = b * Q + q."""
+def _rank_nd(x, y, arg, pos, kern, outsh, instr, mode, omit, with_arg, ident, r0, r1):
+    """Any window, any number of dims: x (B, P, T), y and arg (B, Q, T); pos[d, o, j] the
+    input position of tap j of output o along dim d (-1 in the padding), kern, outsh and
+    instr the kernel, output shape and input strides (in elements). Rows r = b * Q + q."""
     T = x.shape[2]
-    Q, K = offs.shape
+    Q = y.shape[1]
+    K = 1
+    for d in range(kern.shape[0]):
+        K *= kern[d]
+    offs = np.empty(K, dtype=np.int64)
+    o_d = np.empty(kern.shape[0], dtype=np.int64)        # the output's index per dim
+    j_d = np.empty(kern.shape[0], dtype=np.int64)        # the tap's index per dim
     a = np.empty(K, dtype=x.dtype)
     for r in range(r0, r1):
         b = r // Q
         q = r % Q
+        seen = _window_offsets(q, pos, kern, outsh, instr, o_d, j_d, offs)
         for c in range(T):
+            if not seen:                         # wholly in padding (max/min only)
+                y[b, q, c] = ident
+                if with_arg:
+                    arg[b, q, c] = -1
+                continue
             n = 0
             last_nan = -1
-            seen = False
             for t in range(K):
-                o = offs[q, t]
+                o = offs[t]
                 if o >= 0:
-                    seen = True
                     v = x[b, o, c]
                     if v != v:
                         last_nan = t
                     else:
                         a[n] = v
                         n += 1
-            if not seen:                         # wholly in padding (max/min only)
-                y[b, q, c] = ident
-                if with_arg:
-                    arg[b, q, c] = -1
-                continue
             if last_nan >= 0 and (n == 0 or not omit):
                 tap = last_nan
             else:
                 chosen = _pick(a, n, mode)
                 tap = 0
                 for t in range(K):
-                    o = offs[q, t]
+                    o = offs[t]
                     if o >= 0 and x[b, o, c] == chosen:
                         tap = t
                         break
-            y[b, q, c] = x[b, offs[q, tap], c]
+            y[b, q, c] = x[b, offs[tap], c]
             if with_arg:
                 arg[b, q, c] = tap
 
@@ -351,6 +390,23 @@ def _rank_k2(x, y, arg, kd, mode, omit, with_arg, exact, big, r0, r1):
                 arg[b, od, oh, q] = tap
 
 
+@njit(cache=_CACHE, nogil=True)
+def _mode2x2_int(x, y, big, r0, r1):
+    """The label case alone: the mode of 2 x 2 windows of integers (no NaN; equal values have
+    equal bits, so the mode is the output), stride 2, no indices. One straight loop per row
+    that LLVM vectorizes. Shapes and rows as :func:`_rank_k2` with kd = 1."""
+    OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
+    for r in range(r0, r1):
+        oh = r % OH
+        od = (r // OH) % OD
+        b = r // (OH * OD)
+        top = x[b, od, 2 * oh]
+        bottom = x[b, od, 2 * oh + 1]
+        yr = y[b, od, oh]
+        for q in range(OW):
+            yr[q] = _mode4(top[2 * q], top[2 * q + 1], bottom[2 * q], bottom[2 * q + 1], big)
+
+
 @njit(cache=_CACHE)
 def _window2(x, b, d, h0, w0, a, mode, omit):
     """The rule on the 3 x 3 window at rows h0.., columns w0.. of plane (b, d), cut to the
@@ -427,8 +483,169 @@ def _median3x3(x, y, arg, sh, sw, ph, pw, omit, with_arg, r0, r1):
 
 
 # ----------------------------------------------------------------------------------------------
+# nan_policy="omit" without NaN: 2x2 (x 2) max, min and average with the NaN check fused in
+# ----------------------------------------------------------------------------------------------
+
+@njit(cache=_CACHE, inline="always")
+def _over(u, v, minimum):
+    """The running max (min) after ``u``: ``u`` when strictly better or NaN (max's rule),
+    branch-free in ``minimum`` so that LLVM vectorizes the loop."""
+    return u if ((u > v) & (not minimum)) | ((u < v) & minimum) | (u != u) else v
+
+
+@njit(cache=_CACHE)
+def _rows_best2(x, y, minimum, r0, r1):
+    """Rows r0 .. r1-1 of the 2 x 2 max (min): ``_k2_2d``'s loop."""
+    OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
+    for r in range(r0, r1):
+        oh = r % OH
+        od = (r // OH) % OD
+        b = r // (OH * OD)
+        a0 = x[b, od, 2 * oh]
+        a1 = x[b, od, 2 * oh + 1]
+        yr = y[b, od, oh]
+        for q in range(OW):
+            v = a0[2 * q]
+            v = _over(a0[2 * q + 1], v, minimum)
+            v = _over(a1[2 * q], v, minimum)
+            v = _over(a1[2 * q + 1], v, minimum)
+            yr[q] = v
+
+
+@njit(cache=_CACHE)
+def _rows_best3(x, y, minimum, r0, r1):
+    """Rows r0 .. r1-1 of the 2 x 2 x 2 max (min): ``_k2_3d``'s loop."""
+    OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
+    for r in range(r0, r1):
+        oh = r % OH
+        od = (r // OH) % OD
+        b = r // (OH * OD)
+        a0 = x[b, 2 * od, 2 * oh]
+        a1 = x[b, 2 * od, 2 * oh + 1]
+        a2 = x[b, 2 * od + 1, 2 * oh]
+        a3 = x[b, 2 * od + 1, 2 * oh + 1]
+        yr = y[b, od, oh]
+        for q in range(OW):
+            v = a0[2 * q]
+            v = _over(a0[2 * q + 1], v, minimum)
+            v = _over(a1[2 * q], v, minimum)
+            v = _over(a1[2 * q + 1], v, minimum)
+            v = _over(a2[2 * q], v, minimum)
+            v = _over(a2[2 * q + 1], v, minimum)
+            v = _over(a3[2 * q], v, minimum)
+            v = _over(a3[2 * q + 1], v, minimum)
+            yr[q] = v
+
+
+@njit(cache=_CACHE)
+def _rows_sum2(x, y, div, r0, r1):
+    """Rows r0 .. r1-1 of the 2 x 2 average: ``_k2_2d``'s sum, in its order."""
+    OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
+    for r in range(r0, r1):
+        oh = r % OH
+        od = (r // OH) % OD
+        b = r // (OH * OD)
+        a0 = x[b, od, 2 * oh]
+        a1 = x[b, od, 2 * oh + 1]
+        yr = y[b, od, oh]
+        for q in range(OW):
+            s = div[0] - div[0]
+            s += a0[2 * q]
+            s += a0[2 * q + 1]
+            s += a1[2 * q]
+            s += a1[2 * q + 1]
+            yr[q] = s / div[0]
+
+
+@njit(cache=_CACHE)
+def _rows_sum3(x, y, div, r0, r1):
+    """Rows r0 .. r1-1 of the 2 x 2 x 2 average: ``_k2_3d``'s sum, in its order."""
+    OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
+    for r in range(r0, r1):
+        oh = r % OH
+        od = (r // OH) % OD
+        b = r // (OH * OD)
+        a0 = x[b, 2 * od, 2 * oh]
+        a1 = x[b, 2 * od, 2 * oh + 1]
+        a2 = x[b, 2 * od + 1, 2 * oh]
+        a3 = x[b, 2 * od + 1, 2 * oh + 1]
+        yr = y[b, od, oh]
+        for q in range(OW):
+            s = div[0] - div[0]
+            s += a0[2 * q]
+            s += a0[2 * q + 1]
+            s += a1[2 * q]
+            s += a1[2 * q + 1]
+            s += a2[2 * q]
+            s += a2[2 * q + 1]
+            s += a3[2 * q]
+            s += a3[2 * q + 1]
+            yr[q] = s / div[0]
+
+
+@njit(cache=_CACHE, nogil=True)
+def _k2_checked(x, y, bits, magnitude, inf, kd, minimum, is_sum, div, nan, r0, r1):
+    """The 2 x 2 (kd = 1) or 2 x 2 x 2 (kd = 2) max, min or average (``is_sum``: the sum over
+    ``div[0]``) of :mod:`._numba`'s ``_k2_2d`` / ``_k2_3d``, with the same arithmetic in the
+    same order (so the same bits), that also sets ``nan[0]`` when an output is NaN. This
+    spares nan_policy="omit" a second pass over the output on the cheapest, most common pool
+    (that pass cost 10-15% here). Every 64 output rows are scanned right after they are
+    written, while in L1: ``bits`` is the flat output viewed as signed integers of its width;
+    with the sign bit cleared (``& magnitude``) a NaN's bits exceed ``inf``'s, and that integer
+    max over a long run vectorizes (a float test per element, or a scan per short row, did
+    not). Shapes and rows as :func:`_rank_k2`; one row loop per case (``_rows_*``)."""
+    OW = y.shape[3]
+    top = inf - inf
+    for rb in range(r0, r1, 64):
+        re = min(r1, rb + 64)
+        if is_sum:
+            if kd == 1:
+                _rows_sum2(x, y, div, rb, re)
+            else:
+                _rows_sum3(x, y, div, rb, re)
+        elif kd == 1:
+            _rows_best2(x, y, minimum, rb, re)
+        else:
+            _rows_best3(x, y, minimum, rb, re)
+        for i in range(rb * OW, re * OW):
+            top = max(top, bits[i] & magnitude)
+    if top > inf:
+        nan[0] = True
+
+
+def pool_checked(x, g: Geometry, op, divisor):
+    """``op`` "max", "min" or "avg" (window sum over ``divisor``) of a float channels-first
+    ``x`` with the NaN check fused: -> ``(y, holds_nan)``, or None where no fused kernel
+    applies (the driver then pools and checks the output in two passes)."""
+    if x.dtype.kind != "f" or x.shape[-1] != 1 or g.ndim > 3 or not _k2_fast(g):
+        return None
+    xw = _widen(x)
+    tb = _tables(g)
+    B = x.shape[0]
+    OD, OH, _ = tb["out3"]
+    y = np.empty((B,) + g.out_size + (1,), dtype=xw.dtype)
+    nan = np.zeros(1, dtype=np.bool_)
+    div = np.array([divisor or 1], dtype=acc_dtype(x.dtype))
+    bits = np.dtype(f"i{y.itemsize}")
+    magnitude = bits.type((1 << (8 * y.itemsize - 1)) - 1)
+    inf = np.array(np.inf, dtype=y.dtype).view(bits)[()]
+    _pool.run(_k2_checked, B * OD * OH, y.size, xw.reshape((B,) + tb["in3"]),
+              y.reshape((B,) + tb["out3"]), y.reshape(-1).view(bits), magnitude, inf,
+              _k2_fast(g), op == "min", op == "avg", div, nan)
+    return y.astype(x.dtype, copy=False), bool(nan[0])
+
+
+# ----------------------------------------------------------------------------------------------
 # Python side: the dispatch table
 # ----------------------------------------------------------------------------------------------
+
+def _run_mode2x2_int(xw, y, arg, g, code, omit, with_arg, ident):
+    tb = _tables(g)
+    B = xw.shape[0]
+    OD, OH, _ = tb["out3"]
+    _pool.run(_mode2x2_int, B * OD * OH, y.size * 4, xw.reshape((B,) + tb["in3"]),
+              y.reshape((B,) + tb["out3"]), identity(xw.dtype, True))
+
 
 def _run_k2(xw, y, arg, g, code, omit, with_arg, ident):
     tb = _tables(g)
@@ -464,20 +681,27 @@ def _run_median3x3(xw, y, arg, g, code, omit, with_arg, ident):
 
 def _run_nd(xw, y, arg, g, code, omit, with_arg, ident):
     B, T = xw.shape[0], xw.shape[-1]
-    offs = g.tap_offsets()
-    Q, K = offs.shape
+    Q, K = math.prod(g.out_size), g.taps
+    instr = np.ones(g.ndim, dtype=np.int64)
+    for d in range(g.ndim - 2, -1, -1):
+        instr[d] = instr[d + 1] * g.in_size[d + 1]
     _pool.run(_rank_nd, B * Q, y.size * K, xw.reshape(B, -1, T), y.reshape(B, Q, T),
-              arg.reshape(B, Q, T) if with_arg else _dummy(3, arg.dtype), offs, code, omit,
-              with_arg, ident)
+              arg.reshape(B, Q, T) if with_arg else _dummy(3, arg.dtype), g.tap_positions(),
+              np.array(g.kernel, dtype=np.int64), np.array(g.out_size, dtype=np.int64), instr,
+              code, omit, with_arg, ident)
 
 
-#: (when(g, T, code), runner): the first row whose test holds runs. ``T`` is the channels-last
-#: width (1: channels-first), ``code`` the reducer (MEDIAN, MODE, MAX, MIN).
+#: (when(g, T, code, kind, with_arg), runner): the first row whose test holds runs. ``T`` is
+#: the channels-last width (1: channels-first), ``code`` the reducer (MEDIAN, MODE, MAX, MIN),
+#: ``kind`` the dtype's kind ("f", "i", "u"), ``with_arg`` whether indices are wanted.
 _KERNELS = (
-    (lambda g, T, code: T == 1 and g.ndim <= 3 and code in (MEDIAN, MODE)
+    (lambda g, T, code, kind, with_arg: code == MODE and kind in "iu" and not with_arg
+     and T == 1 and g.ndim <= 3 and _k2_fast(g) == 1, _run_mode2x2_int),   # 2x2 labels
+    (lambda g, T, code, kind, with_arg: T == 1 and g.ndim <= 3 and code in (MEDIAN, MODE)
      and bool(_k2_fast(g)), _run_k2),                         # 2x2, 2x2x2 tiles: mode, median
-    (_median3x3_fits, _run_median3x3),                        # 3x3 median, any stride and pad
-    (lambda g, T, code: True, _run_nd),                       # any other window
+    (lambda g, T, code, kind, with_arg: _median3x3_fits(g, T, code),
+     _run_median3x3),                                         # 3x3 median, any stride and pad
+    (lambda g, T, code, kind, with_arg: True, _run_nd),       # any other window
 )
 
 
@@ -491,7 +715,7 @@ def rank_forward(x, g: Geometry, *, mode, omit, with_arg):
     ident = identity(xw.dtype, mode == "min")
     if y.size:
         code = _CODES[mode]
-        run = next(run for when, run in _KERNELS if when(g, T, code))
+        run = next(run for when, run in _KERNELS if when(g, T, code, xw.dtype.kind, with_arg))
         run(xw, y, arg, g, code, bool(omit), bool(with_arg), ident)
     return y.astype(dtype, copy=False), (arg if with_arg else None)
 

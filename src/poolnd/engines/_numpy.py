@@ -9,6 +9,8 @@ order, so ties and NaN resolve exactly as in the reference engine.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .._geometry import Geometry
@@ -150,16 +152,16 @@ def rank_forward(x, g: Geometry, *, mode, omit, with_arg):
     into a ``(B, outputs, T, taps)`` array a chunk of outputs at a time and reduced by
     :func:`reduce_taps`."""
     B, T = x.shape[0], x.shape[-1]
-    offs = g.tap_offsets()
-    Q, K = offs.shape
+    Q, K = math.prod(g.out_size), g.taps
     xf = x.reshape(B, -1, T)
     y = np.empty((B, Q, T), dtype=x.dtype)
     arg = np.empty((B, Q, T), dtype=arg_dtype(g.taps))
     rows = max(1, _CHUNK // max(1, B * K * T))
     for q0 in range(0, Q, rows):
         sl = slice(q0, min(Q, q0 + rows))
-        w = np.moveaxis(xf[:, np.maximum(offs[sl], 0), :], 2, -1)      # (B, nq, T, K)
-        y[:, sl], arg[:, sl] = reduce_taps(w, (offs[sl] >= 0)[:, None, :], mode, omit)
+        offs = g.tap_offsets(sl.start, sl.stop)                         # (nq, K)
+        w = np.moveaxis(xf[:, np.maximum(offs, 0), :], 2, -1)           # (B, nq, T, K)
+        y[:, sl], arg[:, sl] = reduce_taps(w, (offs >= 0)[:, None, :], mode, omit)
     shape = (B,) + g.out_size + (T,)
     return y.reshape(shape), (arg.reshape(shape) if with_arg else None)
 
