@@ -202,11 +202,11 @@ class Geometry:
         small input). The window-scanning engines cost a loop per tap; such calls run on the
         box-window path (:meth:`clipped_boxes`), whose cost is bounded by the input and output
         sizes."""
-        if self.taps <= 256:
-            return False
-        reach = math.prod(min(k, -(-L // dl)) for k, L, dl in zip(self.kernel, self.in_size,
-                                                                   self.dilation))
-        return self.taps > 4 * reach
+        if "wasteful" not in self._cache:        # asked on every forward and backward
+            reach = math.prod(min(k, -(-L // dl)) for k, L, dl in zip(self.kernel, self.in_size,
+                                                                       self.dilation))
+            self._cache["wasteful"] = self.taps > 256 and self.taps > 4 * reach
+        return self._cache["wasteful"]
 
     def clipped_boxes(self):
         """The windows cut to their taps inside the input, as box windows over a re-indexed

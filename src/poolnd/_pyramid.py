@@ -30,7 +30,6 @@ when ``poolnd.pyramid`` is first used.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import shutil
 import sys
