@@ -17,8 +17,9 @@ Tables (numba engine, interleaved rounds, median and 25th percentile, ratio = po
    the kept outputs are ``[::2, ::2]``; that costs scipy 4x the outputs poolnd computes, which
    is what a user of scipy pays for them.
 3. nan_policy="omit" on inputs without NaN against "propagate" (16x32x112x112 float32,
-   max/avg 2x2 and 3x3 stride 2 pad 1): the price of the NaN check (fused into the numba
-   2x2 and 2x2x2 kernels; elsewhere one max-reduction over the output).
+   channels first and last, and a 4x16x64^3 volume; max/min/avg/sum 2x2, 3x3 stride 1 and 2,
+   5x5 stride 3, median, mode): the price of the NaN check, which the numba engine fuses into
+   every forward kernel (``_checked_run``). ``--only omit`` runs this table alone.
 """
 from __future__ import annotations
 
@@ -86,29 +87,41 @@ def nan_check(repeats):
     x = np.random.default_rng(2).standard_normal((16, 32, 112, 112), dtype=np.float32)
     print(HEADER.format("omit vs propagate, no NaN", "propagate"))
     worst = 0.0
-    for mode, k, s, p in (("max", 2, 2, 0), ("avg", 2, 2, 0), ("max", 3, 2, 1),
-                          ("avg", 3, 2, 1)):
-        calls = {pol: (lambda pol=pol: poolnd.pool(x, mode, k, s, p, spatial_dims=2,
-                                                   nan_policy=pol))
+    xl = np.ascontiguousarray(np.moveaxis(x, 1, -1))
+    v = np.random.default_rng(3).standard_normal((4, 16, 64, 64, 64), dtype=np.float32)
+    rows = [(mode, k, s, p, x, None, 2) for mode, k, s, p in
+            (("max", 2, 2, 0), ("avg", 2, 2, 0), ("min", 2, 2, 0), ("sum", 2, 2, 0),
+             ("max", 3, 2, 1), ("avg", 3, 2, 1), ("max", 3, 1, 1), ("avg", 3, 1, 1),
+             ("max", 5, 3, 2), ("median", 3, 2, 1), ("mode", 2, 2, 0))]
+    rows += [("max", 2, 2, 0, xl, "NHWC", 2), ("avg", 3, 2, 1, xl, "NHWC", 2),
+             ("max", 2, 2, 0, v, None, 3), ("avg", 2, 2, 0, v, None, 3)]
+    for mode, k, s, p, a, layout, sd in rows:
+        calls = {pol: (lambda pol=pol, mode=mode, k=k, s=s, p=p, a=a, layout=layout, sd=sd:
+                       poolnd.pool(a, mode, k, s, p, spatial_dims=sd, layout=layout,
+                                   nan_policy=pol))
                  for pol in ("omit", "propagate")}
         t = interleaved(calls, repeats)
         worst = max(worst, statistics.median(t["omit"]) / statistics.median(t["propagate"]))
-        print(_row(f"{mode} {k}x{k} s{s} p{p} 16x32x112x112", t, "omit", "propagate"))
+        shape = "x".join(map(str, a.shape))
+        print(_row(f"{mode} k{k} s{s} p{p} {layout or ''} {shape}", t, "omit", "propagate"))
     print(f"\nworst median ratio omit / propagate: {worst:.3f}")
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--only", choices=("labels", "medians", "omit"),
+                    help="run one table")
     args = ap.parse_args(argv)
     repeats = 5 if args.quick else 15
     print(load_average(), "| numba threads:", __import__("numba").config.NUMBA_NUM_THREADS)
     print()
-    labels(repeats)
-    print()
-    medians(repeats)
-    print()
-    nan_check(repeats * 2)
+    tables = {"labels": lambda: labels(repeats), "medians": lambda: medians(repeats),
+              "omit": lambda: nan_check(repeats * 2)}
+    for name, run in tables.items():
+        if args.only in (None, name):
+            run()
+            print()
     return 0
 
 

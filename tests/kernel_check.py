@@ -129,18 +129,36 @@ def rank(rng):
                     if out[0] != out[1]:
                         failures += 1
                         print("MISMATCH rank", k, kern, stride, pad, layout, dtype, mode, policy)
-    for k in (2, 3):               # _k2_checked: omit's fast path, without and with a NaN
+    # nan_policy="omit": every forward kernel with the NaN check fused in (_checked_run and the
+    # no-alias twins), without a NaN (must equal "propagate" bit for bit) and with one
+    extra = [((8, 3, 6, 8), (2, 3, 2, 1, 1, False, None)),      # 3x3 on whole planes (flat)
+             ((2, 3, 6, 8), (2, 3, 1, 1, 1, False, None))]      # 3x3 stride 1 (rolling rows)
+    shaped = [((2, 3) + SIZES[c[0]], c) for c in CASES] + extra
+    for shape, (k, kern, stride, pad, dil, ceil, layout) in shaped:
         for dtype in ("float32", "float64", "float16"):
-            x = rng.standard_normal((2, 3) + SIZES[k][:-1] + (8,)).astype(dtype)
+            base = rng.standard_normal(shape).astype(dtype)
+            if layout:
+                base = np.ascontiguousarray(np.moveaxis(base, 1, -1))
             for nan in (False, True):
+                x = base.copy()
                 if nan:
-                    x[(1, 2) + (0,) * k] = np.nan
+                    x.reshape(-1)[x.size // 2] = np.nan
                 for mode in ("max", "min", "avg", "sum"):
-                    got, want = (poolnd.pool(x, mode, 2, spatial_dims=k, nan_policy="omit",
-                                             engine=e) for e in ("numba", "reference"))
-                    if not np.allclose(got.astype(float), want.astype(float), rtol=1e-3):
+                    args = (x, mode, kern, stride, pad)
+                    opts = dict(spatial_dims=k, layout=layout, ceil_mode=ceil)
+                    if mode in ("max", "min"):
+                        opts["dilation"] = dil
+                    got = poolnd.pool(*args, nan_policy="omit", engine="numba", **opts)
+                    if nan:
+                        want = poolnd.pool(*args, nan_policy="omit", engine="reference", **opts)
+                        ok = np.allclose(got.astype(float), want.astype(float), rtol=1e-3,
+                                         equal_nan=True)
+                    else:
+                        want = poolnd.pool(*args, engine="numba", **opts)
+                        ok = got.tobytes() == want.tobytes()
+                    if not ok:
                         failures += 1
-                        print("MISMATCH omit 2x2", k, dtype, nan, mode)
+                        print("MISMATCH omit", shape, kern, stride, pad, layout, dtype, nan, mode)
     return failures
 
 

@@ -73,7 +73,7 @@ def forward(p: _args.Params, input, *, keep: bool = False):
                 aux = (np.isnan(xc),)
         elif p.mode in ("max", "min"):
             with_arg = p.return_indices or keep
-            fused = _checked(eng, xc, g, p.mode, None) if omit and not with_arg else None
+            fused = _checked(eng, xc, g, p, p.mode) if omit and not with_arg else None
             if fused is not None:
                 yc, holds_nan = fused
             else:
@@ -83,8 +83,7 @@ def forward(p: _args.Params, input, *, keep: bool = False):
                 yc, arg = eng.rank_forward(xc, g, mode=p.mode, omit=True, with_arg=with_arg)
                 aux = (np.isnan(xc),) if keep else ()
         else:
-            fused = (_checked(eng, xc, g, "avg", _divisor_override(p) or g.taps) if omit
-                     else None)
+            fused = _checked(eng, xc, g, p, "avg") if omit else None
             if fused is not None:
                 yc, holds_nan = fused
             else:
@@ -157,11 +156,16 @@ def _has_nan(y) -> bool:
     return y.dtype.kind == "f" and y.size > 0 and bool(np.isnan(np.max(y)))
 
 
-def _checked(eng, xc, g: Geometry, op: str, divisor):
-    """The engine's pool with the NaN check fused in, ``(y, holds_nan)``, where it has one for
-    this call (the numba engine: 2x2 and 2x2x2 tiles); else None."""
+def _checked(eng, xc, g: Geometry, p: _args.Params, op: str):
+    """The engine's float max, min or average (``op``) with the NaN check fused into its
+    kernel, ``(y, holds_nan)``, where the engine has one (the numba engine); else None."""
     fused = getattr(eng, "pool_checked", None)
-    return fused(xc, g, op, divisor) if fused is not None else None
+    if fused is None:
+        return None
+    if op == "avg":
+        return fused(xc, g, op, count_include_pad=p.count_include_pad,
+                     divisor_override=_divisor_override(p))
+    return fused(xc, g, op)
 
 
 def _avg_omit_forward(eng, xc, g: Geometry, p: _args.Params, keep: bool):

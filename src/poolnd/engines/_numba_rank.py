@@ -25,7 +25,7 @@ Which kernel runs is one table, :data:`_KERNELS`, read top to bottom by :func:`r
 """
 from __future__ import annotations
 
-__all__ = ["rank_forward", "pool_checked"]
+__all__ = ["rank_forward"]
 
 import math
 
@@ -33,7 +33,7 @@ import numpy as np
 from numba import njit
 
 from .._geometry import Geometry
-from ._common import acc_dtype, arg_dtype, identity
+from ._common import arg_dtype, identity
 from ._numba import _CACHE, _dummy, _k2_fast, _pool, _tables, _widen
 
 MEDIAN, MODE, MAX, MIN = 0, 1, 2, 3
@@ -480,159 +480,6 @@ def _median3x3(x, y, arg, sh, sw, ph, pw, omit, with_arg, r0, r1):
             yr[q] = out
             if with_arg:
                 arg[b, d, oh, q] = tap
-
-
-# ----------------------------------------------------------------------------------------------
-# nan_policy="omit" without NaN: 2x2 (x 2) max, min and average with the NaN check fused in
-# ----------------------------------------------------------------------------------------------
-
-@njit(cache=_CACHE, inline="always")
-def _over(u, v, minimum):
-    """The running max (min) after ``u``: ``u`` when strictly better or NaN (max's rule),
-    branch-free in ``minimum`` so that LLVM vectorizes the loop."""
-    return u if ((u > v) & (not minimum)) | ((u < v) & minimum) | (u != u) else v
-
-
-@njit(cache=_CACHE)
-def _rows_best2(x, y, minimum, r0, r1):
-    """Rows r0 .. r1-1 of the 2 x 2 max (min): ``_k2_2d``'s loop."""
-    OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
-    for r in range(r0, r1):
-        oh = r % OH
-        od = (r // OH) % OD
-        b = r // (OH * OD)
-        a0 = x[b, od, 2 * oh]
-        a1 = x[b, od, 2 * oh + 1]
-        yr = y[b, od, oh]
-        for q in range(OW):
-            v = a0[2 * q]
-            v = _over(a0[2 * q + 1], v, minimum)
-            v = _over(a1[2 * q], v, minimum)
-            v = _over(a1[2 * q + 1], v, minimum)
-            yr[q] = v
-
-
-@njit(cache=_CACHE)
-def _rows_best3(x, y, minimum, r0, r1):
-    """Rows r0 .. r1-1 of the 2 x 2 x 2 max (min): ``_k2_3d``'s loop."""
-    OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
-    for r in range(r0, r1):
-        oh = r % OH
-        od = (r // OH) % OD
-        b = r // (OH * OD)
-        a0 = x[b, 2 * od, 2 * oh]
-        a1 = x[b, 2 * od, 2 * oh + 1]
-        a2 = x[b, 2 * od + 1, 2 * oh]
-        a3 = x[b, 2 * od + 1, 2 * oh + 1]
-        yr = y[b, od, oh]
-        for q in range(OW):
-            v = a0[2 * q]
-            v = _over(a0[2 * q + 1], v, minimum)
-            v = _over(a1[2 * q], v, minimum)
-            v = _over(a1[2 * q + 1], v, minimum)
-            v = _over(a2[2 * q], v, minimum)
-            v = _over(a2[2 * q + 1], v, minimum)
-            v = _over(a3[2 * q], v, minimum)
-            v = _over(a3[2 * q + 1], v, minimum)
-            yr[q] = v
-
-
-@njit(cache=_CACHE)
-def _rows_sum2(x, y, div, r0, r1):
-    """Rows r0 .. r1-1 of the 2 x 2 average: ``_k2_2d``'s sum, in its order."""
-    OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
-    for r in range(r0, r1):
-        oh = r % OH
-        od = (r // OH) % OD
-        b = r // (OH * OD)
-        a0 = x[b, od, 2 * oh]
-        a1 = x[b, od, 2 * oh + 1]
-        yr = y[b, od, oh]
-        for q in range(OW):
-            s = div[0] - div[0]
-            s += a0[2 * q]
-            s += a0[2 * q + 1]
-            s += a1[2 * q]
-            s += a1[2 * q + 1]
-            yr[q] = s / div[0]
-
-
-@njit(cache=_CACHE)
-def _rows_sum3(x, y, div, r0, r1):
-    """Rows r0 .. r1-1 of the 2 x 2 x 2 average: ``_k2_3d``'s sum, in its order."""
-    OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
-    for r in range(r0, r1):
-        oh = r % OH
-        od = (r // OH) % OD
-        b = r // (OH * OD)
-        a0 = x[b, 2 * od, 2 * oh]
-        a1 = x[b, 2 * od, 2 * oh + 1]
-        a2 = x[b, 2 * od + 1, 2 * oh]
-        a3 = x[b, 2 * od + 1, 2 * oh + 1]
-        yr = y[b, od, oh]
-        for q in range(OW):
-            s = div[0] - div[0]
-            s += a0[2 * q]
-            s += a0[2 * q + 1]
-            s += a1[2 * q]
-            s += a1[2 * q + 1]
-            s += a2[2 * q]
-            s += a2[2 * q + 1]
-            s += a3[2 * q]
-            s += a3[2 * q + 1]
-            yr[q] = s / div[0]
-
-
-@njit(cache=_CACHE, nogil=True)
-def _k2_checked(x, y, bits, magnitude, inf, kd, minimum, is_sum, div, nan, r0, r1):
-    """The 2 x 2 (kd = 1) or 2 x 2 x 2 (kd = 2) max, min or average (``is_sum``: the sum over
-    ``div[0]``) of :mod:`._numba`'s ``_k2_2d`` / ``_k2_3d``, with the same arithmetic in the
-    same order (so the same bits), that also sets ``nan[0]`` when an output is NaN. This
-    spares nan_policy="omit" a second pass over the output on the cheapest, most common pool
-    (that pass cost 10-15% here). Every 64 output rows are scanned right after they are
-    written, while in L1: ``bits`` is the flat output viewed as signed integers of its width;
-    with the sign bit cleared (``& magnitude``) a NaN's bits exceed ``inf``'s, and that integer
-    max over a long run vectorizes (a float test per element, or a scan per short row, did
-    not). Shapes and rows as :func:`_rank_k2`; one row loop per case (``_rows_*``)."""
-    OW = y.shape[3]
-    top = inf - inf
-    for rb in range(r0, r1, 64):
-        re = min(r1, rb + 64)
-        if is_sum:
-            if kd == 1:
-                _rows_sum2(x, y, div, rb, re)
-            else:
-                _rows_sum3(x, y, div, rb, re)
-        elif kd == 1:
-            _rows_best2(x, y, minimum, rb, re)
-        else:
-            _rows_best3(x, y, minimum, rb, re)
-        for i in range(rb * OW, re * OW):
-            top = max(top, bits[i] & magnitude)
-    if top > inf:
-        nan[0] = True
-
-
-def pool_checked(x, g: Geometry, op, divisor):
-    """``op`` "max", "min" or "avg" (window sum over ``divisor``) of a float channels-first
-    ``x`` with the NaN check fused: -> ``(y, holds_nan)``, or None where no fused kernel
-    applies (the driver then pools and checks the output in two passes)."""
-    if x.dtype.kind != "f" or x.shape[-1] != 1 or g.ndim > 3 or not _k2_fast(g):
-        return None
-    xw = _widen(x)
-    tb = _tables(g)
-    B = x.shape[0]
-    OD, OH, _ = tb["out3"]
-    y = np.empty((B,) + g.out_size + (1,), dtype=xw.dtype)
-    nan = np.zeros(1, dtype=np.bool_)
-    div = np.array([divisor or 1], dtype=acc_dtype(x.dtype))
-    bits = np.dtype(f"i{y.itemsize}")
-    magnitude = bits.type((1 << (8 * y.itemsize - 1)) - 1)
-    inf = np.array(np.inf, dtype=y.dtype).view(bits)[()]
-    _pool.run(_k2_checked, B * OD * OH, y.size, xw.reshape((B,) + tb["in3"]),
-              y.reshape((B,) + tb["out3"]), y.reshape(-1).view(bits), magnitude, inf,
-              _k2_fast(g), op == "min", op == "avg", div, nan)
-    return y.astype(x.dtype, copy=False), bool(nan[0])
 
 
 # ----------------------------------------------------------------------------------------------
