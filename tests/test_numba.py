@@ -42,8 +42,8 @@ CASES = [  # overlapping windows, so that gradients accumulate
 @pytest.mark.parametrize("mode,kw,shape,k,s,p", CASES)
 def test_backward_is_bit_identical_across_runs_and_thread_counts(mode, kw, shape, k, s, p, rng,
                                                                  monkeypatch):
-    from poolnd.engines import _numba
-    monkeypatch.setattr(_numba, "_COLD_SERIAL_BELOW", 0)      # threads even when they sleep
+    from poolnd.engines._numba import _threadpool
+    monkeypatch.setattr(_threadpool, "_COLD_SERIAL_BELOW", 0)      # threads even when they sleep
     x = rng.standard_normal(shape).astype(np.float32)
     results = []
     saved = numba.get_num_threads()
@@ -134,18 +134,18 @@ def test_every_fast_path_selection_agrees_with_numpy_engine(k, kern, stride, pad
 
 
 def test_mid_size_calls_stay_serial_only_while_the_threads_sleep(monkeypatch):
-    from poolnd.engines import _numba
-    monkeypatch.setattr(_numba, "_SERIAL_BELOW", 100)
-    monkeypatch.setattr(_numba, "_COLD_SERIAL_BELOW", 10_000)
-    assert _numba._serial(99)
-    monkeypatch.setattr(_numba, "_last_parallel", [-1e9])              # long ago: asleep
-    assert _numba._serial(5_000) and not _numba._serial(20_000)
+    from poolnd.engines._numba import _threadpool as tp
+    monkeypatch.setattr(tp, "_SERIAL_BELOW", 100)
+    monkeypatch.setattr(tp, "_COLD_SERIAL_BELOW", 10_000)
+    assert tp._serial(99)
+    monkeypatch.setattr(tp, "_last_parallel", [-1e9])              # long ago: asleep
+    assert tp._serial(5_000) and not tp._serial(20_000)
     x = np.random.default_rng(0).standard_normal((2, 2, 64, 64)).astype(np.float32)
     poolnd.max_pool2d(x, 3, 2, 1, engine="numba")                      # 4096 outputs: serial
-    assert _numba._last_parallel[0] == -1e9
+    assert tp._last_parallel[0] == -1e9
     poolnd.max_pool2d(np.tile(x, (4, 1, 1, 1)), 3, 2, 1, engine="numba")   # 16384: threads
-    assert _numba._last_parallel[0] > 0 or numba.get_num_threads() == 1
-    assert not _numba._serial(5_000) or numba.get_num_threads() == 1    # warm now
+    assert tp._last_parallel[0] > 0 or numba.get_num_threads() == 1
+    assert not tp._serial(5_000) or numba.get_num_threads() == 1    # warm now
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")

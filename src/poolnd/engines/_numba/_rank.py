@@ -1,9 +1,8 @@
 """The compiled rank reductions: median, mode, and max/min skipping NaN (nan_policy="omit").
 
-Part of the Numba engine (:mod:`._numba` loads it on the first rank call). Every kernel and
-every helper it calls lives in this file, as Numba's cache needs. Kernels are serial, ``nogil``,
-cached, take a row range ``[r0, r1)`` and run on :mod:`._numba`'s thread pool (``_pool.run``);
-none is a parfor.
+Part of the Numba engine (its ``__init__`` loads it on the first rank call). Kernels are
+serial, ``nogil``, cached, take a row range ``[r0, r1)`` and run on the engine's thread pool
+(``_pool.run``); none is a parfor.
 
 The rule, as in the reference engine's ``rank_forward``: padded positions never count; a NaN
 makes the result NaN at the window's last NaN unless ``omit`` skips NaNs (a window of NaNs only
@@ -32,9 +31,11 @@ import math
 import numpy as np
 from numba import njit
 
-from .._geometry import Geometry
-from ._common import arg_dtype, identity
-from ._numba import _CACHE, _dummy, _k2_fast, _pool, _tables, _widen
+from ..._geometry import Geometry
+from .._common import arg_dtype, identity
+from ._compile import _CACHE
+from ._plan import _dummy, _k2_fast, _tables, _widen
+from ._threadpool import _pool
 
 MEDIAN, MODE, MAX, MIN = 0, 1, 2, 3
 _CODES = {"median": MEDIAN, "mode": MODE, "max": MAX, "min": MIN}

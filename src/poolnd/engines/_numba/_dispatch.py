@@ -1,0 +1,434 @@
+"""Which kernel runs: the engine's choice, as three tables read top to bottom.
+
+:data:`MAX_FORWARD` (max and min), :data:`AVG_FORWARD` (averages and sums) and
+:data:`BACKWARD` (routing a max's gradient, spreading an average's) each list
+``(family, when, run)``: the first row whose ``when(call)`` holds runs ``run(call)``
+(:func:`run`). A :class:`Call` holds one call's arrays as the kernels view them and its
+constants; every test reads only the geometry's predicates (:mod:`._plan`) and the call's
+options. Adding a kernel
+means adding a row (and a grid case in ``tests/kernel_check.py`` that reaches it:
+``test_numba`` checks that every row is reached).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..._geometry import Geometry
+from .._common import acc_dtype
+from ._k_check import _checked_run, _k2_2d_sum_checked, _k2_3d_sum_checked
+from ._k_last import _avg_cl, _back_cl, _best_cl
+from ._k_nd import _avg_nd, _back_nd, _best_nd
+from ._k_rows import SUM, _avg_cf, _back_cf, _best_arg_cf, _best_cf, _route_cf, _route_cl
+from ._k_running import _running_arg_cf, _running_cf, running_plan
+from ._k_running import fits as _running
+from ._k_small import (_k2_2d, _k2_2d_sum, _k2_3d, _k2_3d_sum, _k2_arg_2d, _k2_arg_3d,
+                       _k2_arg_cl, _k2_avg_back_cf, _k2_cl, _k3_avg_cf, _k3_flat_cf,
+                       _k3_roll_cf)
+from ._k_tiles import _global_best_cf, _global_sum_cf, _tiles_arg_cf, _tiles_back_cf, _tiles_cf
+from ._plan import _counts3, _dummy, _global, _k2_fast, _k3_fast, _tables, _tiles
+from ._threadpool import _pool, _threads
+
+
+class NanCheck:
+    """The NaN check fused into a forward call (:func:`._k_check._checked_run`), made for the
+    output ``y``; ``found`` after the call."""
+
+    def __init__(self, y):
+        self.bits = np.dtype(f"i{y.itemsize}")
+        self.flat = y.reshape(-1).view(self.bits)
+        self.magnitude = self.bits.type((1 << (8 * y.itemsize - 1)) - 1)
+        self.inf = np.array(np.inf, dtype=y.dtype).view(self.bits)[()]
+        self.nan = np.zeros(1, dtype=np.bool_)
+
+    @property
+    def found(self) -> bool:
+        return bool(self.nan[0])
+
+
+_CHECKED_TWINS = {_k2_2d_sum: _k2_2d_sum_checked, _k2_3d_sum: _k2_3d_sum_checked}
+
+
+class Call:
+    """One pool call: the geometry ``g``, the (widened) input ``x`` or gradient, the output
+    ``y`` (forward) and indices ``arg``, and the options. ``v(a, out)`` views an array as the
+    3-d kernels do: ``(B, D, H, W)`` channels-first, ``(B, D, H, W, T)`` channels-last."""
+
+    def __init__(self, g: Geometry, x, y, arg=None, *, op=0, with_arg=False, ident=0,
+                 check=None, count_include_pad=True, override=0):
+        self.g, self.tb = g, _tables(g)
+        self.x, self.y, self.arg = x, y, arg
+        self.B, self.T = x.shape[0], x.shape[-1]
+        self.P = math.prod(g.in_size)          # an input plane's size
+        self.op, self.with_arg, self.ident, self.check = op, with_arg, ident, check
+        self.count_include_pad, self.override = count_include_pad, override
+        self.k2 = _k2_fast(g) if g.ndim <= 3 else 0
+        self.is_int = x.dtype.kind in "iu"
+
+    def v(self, a, out=True):
+        shape = self.tb["out3" if out else "in3"]
+        return a.reshape((self.B,) + shape + ((self.T,) if self.T > 1 else ()))
+
+    def a4(self):
+        return self.v(self.arg) if self.with_arg else _dummy(4 if self.T == 1 else 5, np.int8)
+
+    @property
+    def rows(self):
+        OD, OH, _ = self.tb["out3"]
+        return self.B * OD * OH
+
+    @property
+    def geo(self):
+        return self.tb["geo"]
+
+    def div(self):
+        """The average's divisor as the literal kernels take it (one value)."""
+        return np.array([self.override or self.g.taps], dtype=acc_dtype(self.x.dtype))
+
+    def launch(self, kernel, n, work, per, *args):
+        """``_pool.run(kernel, n, work, *args)``, with the NaN check when the call has one:
+        ``per`` is the number of outputs each work item writes (or the array of item
+        starts)."""
+        if self.check is None:
+            _pool.run(kernel, n, work, *args)
+            return
+        c = self.check
+        starts = per if isinstance(per, np.ndarray) else np.arange(n + 1, dtype=np.int64) * per
+        tail = (c.flat, starts, c.magnitude, c.inf, c.nan)
+        twin = _CHECKED_TWINS.get(kernel)
+        if twin is not None:
+            _pool.run(twin, n, work, *args, *tail)
+        else:
+            _pool.run(_checked_run, n, work, kernel, args, *tail)
+
+
+#: (table, family) pairs that have run in this process (``tests/kernel_check.py`` asserts that
+#: its grid reaches every row)
+REACHED: set = set()
+
+
+def run(name: str, call: Call):
+    """Run the first row of table ``name`` (a key of :data:`TABLES`) that applies to
+    ``call``."""
+    for family, when, go in TABLES[name]:
+        if when(call):
+            REACHED.add((name, family))
+            go(call)
+            return
+    raise AssertionError("every table ends with a row that always applies")
+
+
+# ----------------------------------------------------------------------------------------------
+# max and min forward
+# ----------------------------------------------------------------------------------------------
+
+def _max_global(c):
+    c.launch(_global_best_cf, c.B, c.x.size, 1, c.x.reshape(c.B, c.P), c.y.reshape(c.B),
+             c.arg.reshape(c.B) if c.with_arg else _dummy(1, np.int8), c.op, c.with_arg)
+
+
+def _max_nd(c):
+    Q = math.prod(c.g.out_size)
+    tb = c.tb
+    c.launch(_best_nd, c.B * Q, c.y.size, c.T, c.x.reshape(c.B, c.P, c.T),
+             c.y.reshape(c.B, Q, c.T),
+             c.arg.reshape(c.B, Q, c.T) if c.with_arg else _dummy(3, np.int8), tb["pos"],
+             tb["kern"], tb["outsh"], tb["instr"], c.op, c.with_arg, c.ident)
+
+
+def _max_k2_arg(c):
+    _pool.run(_k2_arg_2d if c.k2 == 1 else _k2_arg_3d, c.rows, c.y.size, c.v(c.x, False),
+              c.v(c.y), c.a4(), c.op, np.arange(8, dtype=c.arg.dtype))
+
+
+def _max_k2(c):
+    c.launch(_k2_2d if c.k2 == 1 else _k2_3d, c.rows, c.y.size, c.tb["out3"][2], c.v(c.x, False),
+             c.v(c.y), c.op, np.ones(1, c.x.dtype))
+
+
+def _max_tiles_arg(c):
+    _pool.run(_tiles_arg_cf, c.B * c.tb["out3"][0], c.x.size, c.v(c.x, False), c.v(c.y), c.a4(),
+              int(c.geo[1]), int(c.geo[2]), c.op)
+
+
+def _max_rows_arg(c):
+    _pool.run(_best_arg_cf, c.rows, c.y.size, c.v(c.x, False), c.v(c.y), c.a4(), c.geo,
+              c.tb["wtab"], c.tb["wfirst"], c.op, c.ident)
+
+
+def _max_running(c):
+    """Stride-1 windows, any size: van Herk / Gil-Werman along W, then H (:mod:`._k_running`)."""
+    kd, kh, kw, sd, sh, sw, dd, dh, dw, pd, ph, pw = (int(v) for v in c.geo)
+    OD, OH, OW = c.tb["out3"]
+    planes = c.B * OD
+    nchunk, C, Lb = running_plan(OH, OW, kh, kw, planes, _threads())
+    if c.with_arg:
+        _pool.run(_running_arg_cf, planes * nchunk, c.y.size, c.v(c.x, False), c.v(c.y), c.a4(),
+                  kh, kw, ph, pw, nchunk, C, Lb, c.op, c.ident)
+    else:
+        c.launch(_running_cf, planes * nchunk, c.y.size, _chunk_starts(planes, nchunk, OH, OW),
+                 c.v(c.x, False), c.v(c.y), kh, kw, ph, pw, nchunk, C, Lb, c.op, c.ident)
+
+
+def _max_tiles(c):
+    OD, OH, OW = c.tb["out3"]
+    c.launch(_tiles_cf, c.B * OD, c.x.size, OH * OW, c.v(c.x, False), c.v(c.y), int(c.geo[1]),
+             int(c.geo[2]), c.op, np.ones(1, c.x.dtype))
+
+
+def _k3_planes(c) -> bool:
+    """Whether the 3x3 max runs on whole planes (:func:`._k_small._k3_flat_cf`)."""
+    W, OW, sw = c.tb["in3"][2], c.tb["out3"][2], int(c.geo[5])
+    return W % sw == 0 and OW <= W // sw and c.B * c.tb["out3"][0] >= 4 * _threads()
+
+
+def _max_k3_flat(c):
+    OD, OH, OW = c.tb["out3"]
+    sh, sw, ph, pw = int(c.geo[4]), int(c.geo[5]), int(c.geo[10]), int(c.geo[11])
+    c.launch(_k3_flat_cf, c.B * OD, c.y.size, OH * OW, c.v(c.x, False), c.v(c.y), sh, sw, ph, pw,
+             c.op, c.ident)
+
+
+def _chunk_starts(planes, nchunk, OH, OW):
+    """Where each work item of a kernel that splits each plane's output rows into ``nchunk``
+    chunks begins in the flat output."""
+    i = np.arange(planes * nchunk + 1, dtype=np.int64)
+    rows_per = -(-OH // nchunk)
+    return (i // nchunk) * OH * OW + np.minimum(OH, (i % nchunk) * rows_per) * OW
+
+
+def _max_k3_roll(c):
+    OD, OH, OW = c.tb["out3"]
+    sh, sw, ph, pw = int(c.geo[4]), int(c.geo[5]), int(c.geo[10]), int(c.geo[11])
+    planes = c.B * OD
+    nchunk = max(1, min(OH, -(-4 * _threads() // max(planes, 1))))
+    c.launch(_k3_roll_cf, planes * nchunk, c.y.size, _chunk_starts(planes, nchunk, OH, OW),
+             c.v(c.x, False), c.v(c.y), sh, sw, ph, pw, nchunk, c.op, c.ident)
+
+
+def _max_rows(c):
+    c.launch(_best_cf, c.rows, c.y.size, c.tb["out3"][2], c.v(c.x, False), c.v(c.y), c.geo,
+             c.tb["wtab"], c.op, c.ident)
+
+
+def _max_k2_cl(c):
+    c.launch(_k2_cl, c.rows, c.y.size, c.tb["out3"][2] * c.T, c.v(c.x, False), c.v(c.y), c.op,
+             np.ones(1, c.x.dtype))
+
+
+def _max_k2_arg_cl(c):
+    _pool.run(_k2_arg_cl, c.rows, c.y.size, c.v(c.x, False), c.v(c.y), c.v(c.arg), c.op,
+              np.arange(8, dtype=c.arg.dtype))
+
+
+def _max_cl(c):
+    c.launch(_best_cl, c.rows, c.y.size, c.tb["out3"][2] * c.T, c.v(c.x, False), c.v(c.y),
+             c.a4(), c.geo, c.op, c.with_arg, c.ident)
+
+
+def _cf(c):
+    return c.T == 1
+
+
+#: max/min forward: (kernel family, when it applies, runner); the first row that applies runs.
+MAX_FORWARD = (
+    ("global", lambda c: c.T == 1 and _global(c.g), _max_global),
+    ("n-d", lambda c: c.g.ndim > 3, _max_nd),
+    ("2x2 indices", lambda c: _cf(c) and c.k2 and c.with_arg, _max_k2_arg),
+    ("2x2", lambda c: _cf(c) and c.k2, _max_k2),
+    ("tiles indices", lambda c: _cf(c) and c.with_arg and _tiles(c.g), _max_tiles_arg),
+    ("running indices", lambda c: _cf(c) and c.with_arg and _running(c.g), _max_running),
+    ("rows indices", lambda c: _cf(c) and c.with_arg, _max_rows_arg),
+    ("tiles", lambda c: _cf(c) and _tiles(c.g), _max_tiles),
+    ("3x3 planes", lambda c: _cf(c) and _k3_fast(c.g) and _k3_planes(c), _max_k3_flat),
+    ("3x3 rows", lambda c: _cf(c) and _k3_fast(c.g), _max_k3_roll),
+    ("running", lambda c: _cf(c) and _running(c.g), _max_running),
+    ("rows", _cf, _max_rows),
+    ("last 2x2", lambda c: c.k2 == 1 and not c.with_arg, _max_k2_cl),
+    ("last 2x2 indices", lambda c: c.k2 == 1, _max_k2_arg_cl),
+    ("last", lambda c: True, _max_cl),
+)
+
+
+# ----------------------------------------------------------------------------------------------
+# averages and sums forward
+# ----------------------------------------------------------------------------------------------
+
+def _avg_global(c):
+    c.launch(_global_sum_cf, c.B, c.x.size, 1, c.x.reshape(c.B, c.P), c.y.reshape(c.B),
+             np.array([c.override or math.prod(c.g.in_size)], dtype=acc_dtype(c.x.dtype)))
+
+
+def _avg_nd_run(c):
+    Q = math.prod(c.g.out_size)
+    div = (np.full(Q, c.override, dtype=np.int64) if c.override else
+           np.ascontiguousarray(c.g.divisor(c.count_include_pad)).reshape(-1))
+    tb = c.tb
+    c.launch(_avg_nd, c.B * Q, c.y.size, c.T, c.x.reshape(c.B, c.P, c.T),
+             c.y.reshape(c.B, Q, c.T), tb["pos"], tb["kern"], tb["outsh"], tb["instr"], div,
+             np.zeros(1, dtype=acc_dtype(c.x.dtype)), c.is_int)
+
+
+def _avg_k2(c):
+    c.launch(_k2_2d_sum if c.k2 == 1 else _k2_3d_sum, c.rows, c.y.size, c.tb["out3"][2],
+             c.v(c.x, False), c.v(c.y), SUM, c.div())
+
+
+def _avg_tiles(c):
+    OD, OH, OW = c.tb["out3"]
+    c.launch(_tiles_cf, c.B * OD, c.x.size, OH * OW, c.v(c.x, False), c.v(c.y), int(c.geo[1]),
+             int(c.geo[2]), SUM, c.div())
+
+
+def _avg_k3(c):
+    acc = acc_dtype(c.x.dtype)
+    _, ch, cw = _counts3(c.g, c.count_include_pad, acc)
+    c.launch(_k3_avg_cf, c.rows, c.y.size, c.tb["out3"][2], c.v(c.x, False), c.v(c.y), c.geo,
+             c.tb["wtab"], ch, cw, acc.type(c.override))
+
+
+def _avg_rows(c):
+    acc = acc_dtype(c.x.dtype)
+    cd, ch, cw = _counts3(c.g, c.count_include_pad, acc)
+    c.launch(_avg_cf, c.rows, c.y.size, c.tb["out3"][2], c.v(c.x, False), c.v(c.y), c.geo,
+             c.tb["wtab"], cd, ch, cw, acc.type(c.override), np.zeros(1, dtype=acc), c.is_int)
+
+
+def _avg_k2_cl(c):
+    c.launch(_k2_cl, c.rows, c.y.size, c.tb["out3"][2] * c.T, c.v(c.x, False), c.v(c.y), SUM,
+             c.div())
+
+
+def _avg_cl_run(c):
+    acc = acc_dtype(c.x.dtype)
+    cd, ch, cw = _counts3(c.g, c.count_include_pad, acc)
+    c.launch(_avg_cl, c.rows, c.y.size, c.tb["out3"][2] * c.T, c.v(c.x, False), c.v(c.y), c.geo,
+             cd, ch, cw, acc.type(c.override), np.zeros(1, dtype=acc), c.is_int)
+
+
+#: averages and sums: (kernel family, when it applies, runner); the first row that applies runs.
+#: Integer data takes the generic rows (their sums are exact in int64 and truncate once).
+AVG_FORWARD = (
+    ("global", lambda c: c.T == 1 and _global(c.g) and not c.is_int, _avg_global),
+    ("n-d", lambda c: c.g.ndim > 3, _avg_nd_run),
+    ("2x2", lambda c: _cf(c) and c.k2 and not c.is_int, _avg_k2),
+    ("tiles", lambda c: _cf(c) and _tiles(c.g) and not c.is_int, _avg_tiles),
+    ("3x3", lambda c: _cf(c) and _k3_fast(c.g) and not c.is_int, _avg_k3),
+    ("rows", _cf, _avg_rows),
+    ("last 2x2", lambda c: c.k2 == 1 and not c.is_int, _avg_k2_cl),
+    ("last", lambda c: True, _avg_cl_run),
+)
+
+
+# ----------------------------------------------------------------------------------------------
+# backward: route a max's gradient by its indices, or spread an average's
+# ----------------------------------------------------------------------------------------------
+# The call's ``x`` is dy and ``y`` the gradient dx to fill; ``override`` 1 means dy is already
+# divided (integer shares), so the kernels pass it through.
+
+def _route_tables(g: Geometry, tb: dict):
+    """In-plane offsets for routing: base of each output along D, H, W and of each tap."""
+    if "route" not in tb:
+        D, H, W = tb["in3"]
+        kd, kh, kw, sd, sh, sw, dd, dh, dw, pd, ph, pw = (int(v) for v in tb["geo"])
+        OD, OH, OW = tb["out3"]
+        dbase = (np.arange(OD) * sd - pd) * H * W
+        hbase = (np.arange(OH) * sh - ph) * W
+        wbase = np.arange(OW) * sw - pw
+        i, j, l = np.meshgrid(np.arange(kd), np.arange(kh), np.arange(kw), indexing="ij")
+        toff = (i * dd * H * W + j * dh * W + l * dw).reshape(-1)
+        tb["route"] = tuple(a.astype(np.int64) for a in (dbase, hbase, wbase, toff))
+    return tb["route"]
+
+
+def _channel_block(B, T):
+    """Channels per work item in channels-last backward: enough items for every thread."""
+    blocks = max(1, -(-2 * _threads() // max(B, 1)))
+    return max(16, -(-T // blocks))
+
+
+def _work(c):
+    return c.B * c.T * (math.prod(c.g.in_size) + math.prod(c.g.out_size))
+
+
+def _shared(c):
+    """dy over the divisor, for the spreading kernels that take it divided (not a max's dy,
+    nor one already divided: ``override`` 1)."""
+    if c.with_arg or c.override == 1:
+        return c.x
+    return shares(c.x, c.g, c.count_include_pad, c.override)
+
+
+def shares(dy, g: Geometry, count_include_pad, override):
+    """dy / divisor in the accumulation dtype (integers truncate toward zero)."""
+    div = (np.asarray(override, dtype=np.int64) if override
+           else g.divisor(count_include_pad)[..., None])
+    if dy.dtype.kind in "iu":
+        s = dy.astype(np.int64)
+        q = np.floor_divide(s, div)
+        return q + ((q * div != s) & ((s < 0) != (div < 0)))
+    return np.divide(dy, div.astype(dy.dtype))
+
+
+def _back_nd_run(c):
+    B, T, tb = c.B, c.T, c.tb
+    Q = math.prod(c.g.out_size)
+    c.y = np.zeros_like(c.y)
+    _pool.run(_back_nd, B, _work(c), _shared(c).reshape(B, Q, T),
+              c.arg.reshape(B, Q, T) if c.with_arg else _dummy(3, np.int8),
+              c.y.reshape(B, c.P, T), tb["pos"], tb["kern"], tb["outsh"], tb["instr"],
+              c.with_arg)
+
+
+def _route_rows(c):                      # dx is zeroed per plane by the kernel
+    _pool.run(_route_cf, c.B, _work(c), c.v(c.x), c.v(c.arg), c.y.reshape(c.B, c.P),
+              *_route_tables(c.g, c.tb))
+
+
+def _route_last(c):
+    c.y = np.zeros_like(c.y)
+    cs = _channel_block(c.B, c.T)
+    _pool.run(_route_cl, c.B * (-(-c.T // cs)), _work(c), c.v(c.x), c.v(c.arg),
+              c.y.reshape(c.B, c.P, c.T), *_route_tables(c.g, c.tb), cs)
+
+
+def _spread_last(c):
+    c.y = np.zeros_like(c.y)
+    cs = _channel_block(c.B, c.T)
+    _pool.run(_back_cl, c.B * (-(-c.T // cs)), _work(c), c.v(_shared(c)), _dummy(5, np.int8),
+              c.v(c.y, False), c.geo, False, cs)
+
+
+def _spread_tiles(c):
+    _pool.run(_tiles_back_cf, c.B * c.tb["in3"][0], c.y.size, c.v(c.x), c.v(c.y, False),
+              int(c.geo[1]), int(c.geo[2]), np.array([c.override or c.g.taps], dtype=c.x.dtype))
+
+
+def _spread_k2(c):
+    D, H, _ = c.tb["in3"]
+    _pool.run(_k2_avg_back_cf, c.B * D * H, _work(c), c.v(c.x), c.v(c.y, False), c.k2,
+              np.array([c.override or c.g.taps], dtype=c.x.dtype))
+
+
+def _spread_rows(c):
+    D, H, _ = c.tb["in3"]
+    cd, ch, cw = _counts3(c.g, c.count_include_pad, c.x.dtype)
+    _pool.run(_back_cf, c.B * D * H, _work(c), c.v(c.x), c.v(c.y, False), c.geo, c.tb["wtab"],
+              cd, ch, cw, c.x.dtype.type(c.override))
+
+
+#: backward (``with_arg``: a max's, routed by its indices; else an average's, spread):
+#: (kernel family, when it applies, runner); the first row that applies runs. Every row fills
+#: the whole gradient ``dx`` (the call's ``y``; a row that needs it zeroed first replaces it).
+BACKWARD = (
+    ("n-d", lambda c: c.g.ndim > 3, _back_nd_run),
+    ("route rows", lambda c: c.with_arg and _cf(c), _route_rows),
+    ("route last", lambda c: c.with_arg, _route_last),
+    ("spread last", lambda c: not _cf(c), _spread_last),
+    ("spread tiles", lambda c: _tiles(c.g) and c.override != 1, _spread_tiles),
+    ("spread 2x2", lambda c: c.k2 and c.override != 1, _spread_k2),
+    ("spread rows", lambda c: True, _spread_rows),
+)
+
+TABLES = {"max forward": MAX_FORWARD, "avg forward": AVG_FORWARD, "backward": BACKWARD}

@@ -1,0 +1,158 @@
+"""Kernels: box windows along one axis (adaptive, fractional pools, kernels mostly padding)
+and index scatter/gather (unpool, the box pools' max backward)."""
+from __future__ import annotations
+
+
+from numba import njit
+
+from ._compile import _CACHE
+
+
+# ----------------------------------------------------------------------------------------------
+# box windows (adaptive, fractional pools): one axis of (B, P, L, Q) per call, rows r = b*P + p
+# ----------------------------------------------------------------------------------------------
+
+@njit(cache=_CACHE, nogil=True)
+def _axis_max(v, c, y, idx, starts, sizes, mult, has_carry, with_arg, r0, r1):
+    """y[b, p, o, :] = best of v[b, p, s:s+n, :] scanned in order, idx its index (position *
+    mult + the carried index c there). Q == 1 (the last axis of a channels-first array) keeps
+    the running best in registers; otherwise rows of Q are combined, vectorized over Q."""
+    P, L, Q = v.shape[1], v.shape[2], v.shape[3]
+    O = y.shape[2]
+    per_plane = starts.shape[0] > 1
+    for r in range(r0, r1):
+        b = r // P
+        p = r - b * P
+        row = b if per_plane else 0
+        src = v[b, p]
+        dst = y[b, p]
+        if Q == 1:
+            s1 = src.reshape(L)
+            d1 = dst.reshape(O)
+            c1 = c[b, p].reshape(L) if has_carry else c.reshape(1)
+            i1 = idx[b, p].reshape(O) if with_arg else idx.reshape(1)
+            for o in range(O):
+                s = starts[row, o]
+                bv = s1[s]
+                bj = s
+                for j in range(s + 1, s + sizes[row, o]):
+                    val = s1[j]
+                    if val > bv or val != val:
+                        bv = val
+                        bj = j
+                d1[o] = bv
+                if with_arg:
+                    i1[o] = bj * mult + (c1[bj] if has_carry else 0)
+            continue
+        for o in range(O):
+            s = starts[row, o]
+            d = dst[o]
+            a = src[s]
+            for q in range(Q):
+                d[q] = a[q]
+            if with_arg:
+                io = idx[b, p, o]
+                for q in range(Q):
+                    io[q] = s * mult + (c[b, p, s, q] if has_carry else 0)
+            for j in range(s + 1, s + sizes[row, o]):
+                a = src[j]
+                if with_arg:
+                    io = idx[b, p, o]
+                    for q in range(Q):
+                        val = a[q]
+                        if val > d[q] or val != val:
+                            d[q] = val
+                            io[q] = j * mult + (c[b, p, j, q] if has_carry else 0)
+                else:
+                    for q in range(Q):
+                        val = a[q]
+                        bv = d[q]
+                        d[q] = val if (val > bv) | (val != val) else bv
+
+
+@njit(cache=_CACHE, nogil=True)
+def _axis_sum(v, y, starts, sizes, r0, r1):
+    P, L, Q = v.shape[1], v.shape[2], v.shape[3]
+    O = y.shape[2]
+    per_plane = starts.shape[0] > 1
+    for r in range(r0, r1):
+        b = r // P
+        p = r - b * P
+        row = b if per_plane else 0
+        src = v[b, p]
+        dst = y[b, p]
+        if Q == 1:
+            s1 = src.reshape(L)
+            d1 = dst.reshape(O)
+            for o in range(O):
+                s = starts[row, o]
+                d1[o] = s1[s] + 0         # + 0: a sum of -0s is +0, as when summing from 0
+                t = d1[o]                 # the running sum in v's dtype, as with Q > 1
+                for j in range(s + 1, s + sizes[row, o]):
+                    t += s1[j]
+                d1[o] = t
+            continue
+        for o in range(O):
+            s = starts[row, o]
+            d = dst[o]
+            a = src[s]
+            for q in range(Q):
+                d[q] = a[q] + 0
+            for j in range(s + 1, s + sizes[row, o]):
+                a = src[j]
+                for q in range(Q):
+                    d[q] += a[q]
+
+
+@njit(cache=_CACHE, nogil=True)
+def _axis_spread(g, out, starts, sizes, r0, r1):
+    P, O, Q = g.shape[1], g.shape[2], g.shape[3]
+    L = out.shape[2]
+    per_plane = starts.shape[0] > 1
+    for r in range(r0, r1):
+        b = r // P
+        p = r - b * P
+        row = b if per_plane else 0
+        src = g[b, p]
+        dst = out[b, p]
+        if Q == 1:
+            s1 = src.reshape(O)
+            d1 = dst.reshape(L)
+            for o in range(O):
+                s = starts[row, o]
+                t = s1[o]
+                for j in range(s, s + sizes[row, o]):
+                    d1[j] += t
+            continue
+        for o in range(O):
+            s = starts[row, o]
+            a = src[o]
+            for j in range(s, s + sizes[row, o]):
+                d = dst[j]
+                for q in range(Q):
+                    d[q] += a[q]
+
+
+# ----------------------------------------------------------------------------------------------
+# index scatter/gather over (B, plane, T) arrays: unpool and the box pools' max backward
+# ----------------------------------------------------------------------------------------------
+
+@njit(cache=_CACHE, nogil=True)
+def _scatter(src, idx, dst, accumulate, r0, r1):
+    O, T = src.shape[1], src.shape[2]
+    for b in range(r0, r1):
+        for o in range(O):             # in order: for a repeated index the last write wins
+            for t in range(T):
+                if accumulate:
+                    dst[b, idx[b, o, t], t] += src[b, o, t]
+                else:
+                    dst[b, idx[b, o, t], t] = src[b, o, t]
+
+
+@njit(cache=_CACHE, nogil=True)
+def _gather(src, idx, out, r0, r1):
+    O, T = out.shape[1], out.shape[2]
+    for b in range(r0, r1):
+        for o in range(O):
+            for t in range(T):
+                out[b, o, t] = src[b, idx[b, o, t], t]

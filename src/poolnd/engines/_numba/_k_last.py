@@ -1,0 +1,121 @@
+"""Kernels: channels-last arrays (N, D, H, W, C), vectorized over C."""
+from __future__ import annotations
+
+
+import numpy as np
+from numba import njit
+
+from ._compile import _CACHE
+from ._k_rows import _first_in, _row_best, _row_best_arg, _row_sum, _split_row, _trunc_div
+
+
+# ----------------------------------------------------------------------------------------------
+# channels-last: x (N, D, H, W, C), outputs (N, OD, OH, OW, C); vectorized over C
+# ----------------------------------------------------------------------------------------------
+
+@njit(cache=_CACHE, nogil=True)
+def _best_cl(x, y, arg, geo, op, with_arg, ident, r0, r1):
+    N, D, H, W, C = x.shape
+    OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
+    kd, kh, kw, sd, sh, sw = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5]
+    dd, dh, dw, pd, ph, pw = geo[6], geo[7], geo[8], geo[9], geo[10], geo[11]
+    for r in range(r0, r1):
+        n, od, oh = _split_row(r, OD, OH)
+        fi = _first_in(od, sd, pd, dd, kd, D)
+        fj = _first_in(oh, sh, ph, dh, kh, H)
+        for ow in range(OW):
+            acc = y[n, od, oh, ow]
+            acc[:] = ident
+            if with_arg:
+                fl = _first_in(ow, sw, pw, dw, kw, W)
+                first = (fi * kh + fj) * kw + fl if (fi >= 0 and fj >= 0 and fl >= 0) else -1
+                arg[n, od, oh, ow][:] = first
+            for i in range(kd):
+                zd = od * sd - pd + i * dd
+                if zd < 0 or zd >= D:
+                    continue
+                for j in range(kh):
+                    zh = oh * sh - ph + j * dh
+                    if zh < 0 or zh >= H:
+                        continue
+                    for l in range(kw):
+                        zw = ow * sw - pw + l * dw
+                        if zw < 0 or zw >= W:
+                            continue
+                        if with_arg:
+                            _row_best_arg(acc, arg[n, od, oh, ow], x[n, zd, zh, zw], C, 1, op,
+                                          (i * kh + j) * kw + l)
+                        else:
+                            _row_best(acc, x[n, zd, zh, zw], C, 1, op)
+
+
+@njit(cache=_CACHE, nogil=True)
+def _avg_cl(x, y, geo, cd, ch, cw, override, acc_proto, is_int, r0, r1):
+    N, D, H, W, C = x.shape
+    OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
+    kd, kh, kw, sd, sh, sw = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5]
+    dd, dh, dw, pd, ph, pw = geo[6], geo[7], geo[8], geo[9], geo[10], geo[11]
+    acc = np.empty(C, dtype=acc_proto.dtype)
+    for r in range(r0, r1):
+        n, od, oh = _split_row(r, OD, OH)
+        for ow in range(OW):
+            acc[:] = 0
+            for i in range(kd):
+                zd = od * sd - pd + i * dd
+                if zd < 0 or zd >= D:
+                    continue
+                for j in range(kh):
+                    zh = oh * sh - ph + j * dh
+                    if zh < 0 or zh >= H:
+                        continue
+                    for l in range(kw):
+                        zw = ow * sw - pw + l * dw
+                        if zw >= 0 and zw < W:
+                            _row_sum(acc, x[n, zd, zh, zw], C, 1)
+            d = override if override != 0 else cd[od] * ch[oh] * cw[ow]
+            out = y[n, od, oh, ow]
+            for c in range(C):
+                if is_int:
+                    out[c] = _trunc_div(acc[c], d)
+                else:
+                    out[c] = acc[c] / d
+
+
+@njit(cache=_CACHE, nogil=True)
+def _back_cl(dy, arg, dx, geo, with_arg, cs, r0, r1):
+    """Scatter dy (max: to the recorded tap only) over channel blocks of ``cs`` channels: each
+    block belongs to one thread, summed in a fixed order."""
+    N, D, H, W, C = dx.shape
+    OD, OH, OW = dy.shape[1], dy.shape[2], dy.shape[3]
+    kd, kh, kw, sd, sh, sw = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5]
+    dd, dh, dw, pd, ph, pw = geo[6], geo[7], geo[8], geo[9], geo[10], geo[11]
+    nb = (C + cs - 1) // cs
+    for p in range(r0, r1):
+        n = p // nb
+        c0 = (p % nb) * cs
+        c1 = min(C, c0 + cs)
+        for od in range(OD):
+            for oh in range(OH):
+                for ow in range(OW):
+                    g = dy[n, od, oh, ow]
+                    for i in range(kd):
+                        zd = od * sd - pd + i * dd
+                        if zd < 0 or zd >= D:
+                            continue
+                        for j in range(kh):
+                            zh = oh * sh - ph + j * dh
+                            if zh < 0 or zh >= H:
+                                continue
+                            for l in range(kw):
+                                zw = ow * sw - pw + l * dw
+                                if zw < 0 or zw >= W:
+                                    continue
+                                dst = dx[n, zd, zh, zw]
+                                if with_arg:
+                                    t = (i * kh + j) * kw + l
+                                    a = arg[n, od, oh, ow]
+                                    for c in range(c0, c1):
+                                        dst[c] += g[c] if a[c] == t else 0
+                                else:
+                                    for c in range(c0, c1):
+                                        dst[c] += g[c]

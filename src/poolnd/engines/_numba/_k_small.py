@@ -1,0 +1,499 @@
+"""Kernels: the literal small windows: 2x2 and 2x2x2 tiles (values, indices, average
+backward, channels-last) and the 3x3 max/min and average."""
+from __future__ import annotations
+
+
+import numpy as np
+from numba import njit
+
+from ._compile import _CACHE, _noalias
+from ._k_rows import SUM, _better, _interior, _split_row
+
+
+# ----------------------------------------------------------------------------------------------
+# the common case, literal: windows 2 x 2 (x 2) with stride = kernel, no padding, all inside
+# x (B, D, H, W) with D pooled by kd in {1, 2}; outputs (B, OD, OH, OW)
+# ----------------------------------------------------------------------------------------------
+
+@njit(cache=_CACHE, inline="always")
+def _k2_2d_row(x, y, op, div, r):
+    OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
+    b, od, oh = _split_row(r, OD, OH)
+    yr = y[b, od, oh]
+    a0 = x[b, od, 2 * oh]
+    a1 = x[b, od, 2 * oh + 1]
+    if op == SUM:
+        for q in range(OW):
+            s = div[0] - div[0]
+            s += a0[2 * q]
+            s += a0[2 * q + 1]
+            s += a1[2 * q]
+            s += a1[2 * q + 1]
+            yr[q] = s / div[0]
+    else:
+        for q in range(OW):
+            bv = a0[2 * q]
+            v = a0[2 * q + 1]
+            bv = v if _better(v, bv, op) else bv
+            v = a1[2 * q]
+            bv = v if _better(v, bv, op) else bv
+            v = a1[2 * q + 1]
+            bv = v if _better(v, bv, op) else bv
+            yr[q] = bv
+
+
+@njit(cache=_CACHE, nogil=True)
+def _k2_2d(x, y, op, div, r0, r1):
+    """Max/min (op MAX/MIN) or average (op SUM, divided by ``div`` in the accumulation dtype) of
+    2x2 windows with stride 2, one pass per output row r0 .. r1-1."""
+    for r in range(r0, r1):
+        _k2_2d_row(x, y, op, div, r)
+
+
+@_noalias
+def _k2_2d_sum(x, y, op, div, r0, r1):
+    """_k2_2d for the average, compiled with no-alias arrays (see ``_noalias``)."""
+    for r in range(r0, r1):
+        _k2_2d_row(x, y, op, div, r)
+
+
+@njit(cache=_CACHE, nogil=True)
+def _k2_3d(x, y, op, div, r0, r1):
+    """As _k2_2d for 2x2x2 windows."""
+    for r in range(r0, r1):
+        _k2_3d_row(x, y, op, div, r)
+
+
+@_noalias
+def _k2_3d_sum(x, y, op, div, r0, r1):
+    """_k2_3d for the average, compiled with no-alias arrays (see ``_noalias``)."""
+    for r in range(r0, r1):
+        _k2_3d_row(x, y, op, div, r)
+
+
+@njit(cache=_CACHE, inline="always")
+def _k2_3d_row(x, y, op, div, r):
+    OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
+    b, od, oh = _split_row(r, OD, OH)
+    yr = y[b, od, oh]
+    a0 = x[b, 2 * od, 2 * oh]
+    a1 = x[b, 2 * od, 2 * oh + 1]
+    a2 = x[b, 2 * od + 1, 2 * oh]
+    a3 = x[b, 2 * od + 1, 2 * oh + 1]
+    if op == SUM:
+        for q in range(OW):
+            s = div[0] - div[0]
+            s += a0[2 * q]
+            s += a0[2 * q + 1]
+            s += a1[2 * q]
+            s += a1[2 * q + 1]
+            s += a2[2 * q]
+            s += a2[2 * q + 1]
+            s += a3[2 * q]
+            s += a3[2 * q + 1]
+            yr[q] = s / div[0]
+    else:
+        for q in range(OW):
+            bv = a0[2 * q]
+            v = a0[2 * q + 1]
+            bv = v if _better(v, bv, op) else bv
+            v = a1[2 * q]
+            bv = v if _better(v, bv, op) else bv
+            v = a1[2 * q + 1]
+            bv = v if _better(v, bv, op) else bv
+            v = a2[2 * q]
+            bv = v if _better(v, bv, op) else bv
+            v = a2[2 * q + 1]
+            bv = v if _better(v, bv, op) else bv
+            v = a3[2 * q]
+            bv = v if _better(v, bv, op) else bv
+            v = a3[2 * q + 1]
+            bv = v if _better(v, bv, op) else bv
+            yr[q] = bv
+
+
+@njit(cache=_CACHE, inline="always")
+def _inside(n_out, n_in, s, p, k):
+    """(lo, hi): outputs lo <= o < hi have their window [o*s - p, o*s - p + k) inside
+    [0, n_in); the others touch the padding or the end."""
+    lo = 0
+    while lo < n_out and lo * s - p < 0:
+        lo += 1
+    hi = n_out
+    while hi > lo and (hi - 1) * s - p + k > n_in:
+        hi -= 1
+    return lo, hi
+
+
+@njit(cache=_CACHE, inline="always")
+def _into(o, h, first, op):
+    """Row ``h`` into accumulator row ``o`` in scan order: a copy first, then the running best
+    (or sum, op SUM)."""
+    if first:
+        for q in range(o.shape[0]):
+            o[q] = h[q]
+    elif op == SUM:
+        for q in range(o.shape[0]):
+            o[q] += h[q]
+    else:
+        for q in range(o.shape[0]):
+            v = h[q]
+            bv = o[q]
+            o[q] = v if _better(v, bv, op) else bv
+
+
+@njit(cache=_CACHE, inline="always")
+def _k3_edge(row, q, sw, pw, op, ident):
+    """The best of the in-bounds taps of one row's window q (``ident`` when none is)."""
+    W = row.shape[0]
+    bv = ident
+    for l in range(3):
+        c = q * sw - pw + l
+        if 0 <= c < W:
+            v = row[c]
+            bv = v if _better(v, bv, op) else bv
+    return bv
+
+
+@njit(cache=_CACHE)
+def _k3_hrow(row, out, q_lo, q_hi, sw, pw, op, ident):
+    """out[q] = best of the in-bounds taps row[q*sw - pw + l], l = 0, 1, 2, in order (``ident``
+    when none is in bounds): one input row's horizontal 3-tap maxima. Windows q_lo <= q < q_hi
+    lie inside the row."""
+    OW = out.shape[0]
+    if q_hi > q_lo:
+        src = row[q_lo * sw - pw:]
+        o = out[q_lo:q_hi]
+        if sw == 2:
+            for q in range(q_hi - q_lo):
+                bv = src[2 * q]
+                v = src[2 * q + 1]
+                bv = v if _better(v, bv, op) else bv
+                v = src[2 * q + 2]
+                o[q] = v if _better(v, bv, op) else bv
+        else:
+            for q in range(q_hi - q_lo):
+                bv = src[sw * q]
+                v = src[sw * q + 1]
+                bv = v if _better(v, bv, op) else bv
+                v = src[sw * q + 2]
+                o[q] = v if _better(v, bv, op) else bv
+    for q in range(q_lo):                     # the few columns whose window touches padding
+        out[q] = _k3_edge(row, q, sw, pw, op, ident)
+    for q in range(q_hi, OW):
+        out[q] = _k3_edge(row, q, sw, pw, op, ident)
+
+
+@njit(cache=_CACHE, nogil=True)
+def _k3_roll_cf(x, y, sh, sw, ph, pw, nchunk, op, ident, r0, r1):
+    """Max/min of 3x3 windows (2-d, no dilation, depth untouched), values only. Each input
+    row's horizontal 3-tap maxima are computed once into a rolling buffer of three rows
+    (slot = row % 3) and combined vertically in row order; with stride 2 an input row serves two
+    output rows. Grouping by rows keeps the row-major first-wins/last-NaN result exactly (the
+    selection is associative in scan order). Work item i: plane i // nchunk, a chunk of output
+    rows i % nchunk."""
+    B, D, H, W = x.shape
+    OH, OW = y.shape[2], y.shape[3]
+    q_lo, q_hi = _inside(OW, W, sw, pw, 3)
+    rows_per = (OH + nchunk - 1) // nchunk
+    buf = np.empty((3, OW), dtype=y.dtype)
+    have = np.empty(3, dtype=np.int64)
+    for i in range(r0, r1):
+        plane = i // nchunk
+        b = plane // D
+        d = plane - b * D
+        oh0 = (i - plane * nchunk) * rows_per
+        oh1 = min(OH, oh0 + rows_per)
+        have[:] = -(1 << 40)
+        for oh in range(oh0, oh1):
+            o = y[b, d, oh]
+            z0 = oh * sh - ph
+            n = 0
+            for j in range(3):
+                r = z0 + j
+                if r < 0 or r >= H:
+                    continue
+                slot = r % 3
+                if have[slot] != r:
+                    _k3_hrow(x[b, d, r], buf[slot], q_lo, q_hi, sw, pw, op, ident)
+                    have[slot] = r
+                _into(o, buf[slot], n == 0, op)
+                n += 1
+            if n == 0:                        # a window row range wholly in padding
+                o[:] = ident
+
+
+@njit(cache=_CACHE, nogil=True)
+def _k3_flat_cf(x, y, sh, sw, ph, pw, op, ident, r0, r1):
+    """Max/min of 3x3 windows, values only, one plane per work item, for ``W % sw == 0``: the
+    plane's horizontal 3-tap maxima in one flat pass over the plane seen as a single row (row
+    r's window q is flat window r*(W/sw) + q), the few windows that straddle a row's ends redone
+    tap by tap, then each output row combines its three rows' maxima in row order. With stride
+    2 the pass first splits the plane into even and odd elements, so that every loop reads
+    contiguous memory and vectorizes (a stride-2 loop did not). Grouping by rows keeps the
+    row-major first-wins/last-NaN result exactly."""
+    B, D, H, W = x.shape
+    OH, OW = y.shape[2], y.shape[3]
+    q_lo, q_hi = _inside(OW, W, sw, pw, 3)
+    per = W // sw
+    K = H * per
+    k_lo, k_hi = _inside(K, H * W, sw, pw, 3)
+    n = k_hi - k_lo
+    hf = np.empty(K, dtype=y.dtype)
+    ev = np.empty(K + 1, dtype=y.dtype)
+    od = np.empty(K + 1, dtype=y.dtype)
+    for i in range(r0, r1):
+        b = i // D
+        d = i - b * D
+        if n > 0:
+            src = x[b, d].reshape(H * W)[k_lo * sw - pw:]
+            o = hf[k_lo:]
+            if sw == 2:
+                for k in range(n):
+                    ev[k] = src[2 * k]
+                    od[k] = src[2 * k + 1]
+                ev[n] = src[2 * n]
+                e1 = ev[1:]
+                for k in range(n):
+                    bv = ev[k]
+                    v = od[k]
+                    bv = v if _better(v, bv, op) else bv
+                    v = e1[k]
+                    o[k] = v if _better(v, bv, op) else bv
+            else:
+                for k in range(n):
+                    bv = src[sw * k]
+                    v = src[sw * k + 1]
+                    bv = v if _better(v, bv, op) else bv
+                    v = src[sw * k + 2]
+                    o[k] = v if _better(v, bv, op) else bv
+        for r in range(H):                    # windows that touch a row's ends
+            row = x[b, d, r]
+            base = r * per
+            for q in range(q_lo):
+                hf[base + q] = _k3_edge(row, q, sw, pw, op, ident)
+            for q in range(q_hi, OW):
+                hf[base + q] = _k3_edge(row, q, sw, pw, op, ident)
+        for oh in range(OH):
+            o = y[b, d, oh]
+            z0 = oh * sh - ph
+            if z0 >= 0 and z0 + 2 < H:
+                h0 = hf[z0 * per:]
+                h1 = hf[(z0 + 1) * per:]
+                h2 = hf[(z0 + 2) * per:]
+                for q in range(OW):
+                    bv = h0[q]
+                    v = h1[q]
+                    bv = v if _better(v, bv, op) else bv
+                    v = h2[q]
+                    o[q] = v if _better(v, bv, op) else bv
+                continue
+            rows = 0
+            for j in range(3):
+                r = z0 + j
+                if 0 <= r < H:
+                    _into(o, hf[r * per:], rows == 0, op)
+                    rows += 1
+            if rows == 0:
+                o[:] = ident
+
+
+@njit(cache=_CACHE, nogil=True)
+def _k3_avg_cf(x, y, geo, wtab, ch, cw, override, r0, r1):
+    """Averages of 3x3 windows (2-d, no dilation, W stride 1 or 2, any padding), float dtypes:
+    interior columns of full rows in one literal 9-tap sum, edges tap by tap, in the same tap
+    order; divided by ``override`` or ``ch[oh] * cw[q]`` (counts in the data's dtype)."""
+    B, D, H, W = x.shape
+    OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
+    sh, sw, ph, pw = geo[4], geo[5], geo[10], geo[11]
+    q_lo, q_hi = _interior(wtab, 3)
+    for r in range(r0, r1):
+        b, od, oh = _split_row(r, OD, OH)
+        out = y[b, od, oh]
+        z0 = oh * sh - ph
+        full = z0 >= 0 and z0 + 2 < H and q_hi - q_lo >= 2
+        a0 = q_lo if full else 0
+        a1 = q_hi if full else 0
+        if full:
+            st = wtab[0, 2] + (q_lo - wtab[0, 0]) * sw
+            s0 = x[b, od, z0][st:]
+            s1 = x[b, od, z0 + 1][st:]
+            s2 = x[b, od, z0 + 2][st:]
+            o = out[q_lo:]
+            for q in range(q_hi - q_lo):
+                c = sw * q
+                t = override - override
+                t += s0[c]
+                t += s0[c + 1]
+                t += s0[c + 2]
+                t += s1[c]
+                t += s1[c + 1]
+                t += s1[c + 2]
+                t += s2[c]
+                t += s2[c + 1]
+                t += s2[c + 2]
+                o[q] = t / (override if override != 0 else ch[oh] * cw[q_lo + q])
+        for q in range(OW):                  # rows touching the padding, and edge columns
+            if a0 <= q < a1:
+                continue
+            t = override - override
+            for j in range(3):
+                if z0 + j < 0 or z0 + j >= H:
+                    continue
+                row = x[b, od, z0 + j]
+                for l in range(3):
+                    c = q * sw - pw + l
+                    if 0 <= c < W:
+                        t += row[c]
+            out[q] = t / (override if override != 0 else ch[oh] * cw[q])
+
+
+@njit(cache=_CACHE, nogil=True)
+def _k2_cl(x, y, op, div, r0, r1):
+    """Channels-last 2x2 windows over H, W (stride 2, no padding; depth, if any, untouched:
+    kernel 1, stride 1) for rows r0 .. r1-1 of N*OD*OH: max/min, or the average (op SUM)
+    divided by ``div``; vectorized over C. Each output row reads its two input rows as flat
+    ``W*C`` vectors (one view per output column, not five: views cost more than a 64-channel
+    loop)."""
+    OD, OH, OW, C = y.shape[1], y.shape[2], y.shape[3], y.shape[4]
+    W = x.shape[3]
+    C2 = 2 * C
+    for r in range(r0, r1):
+        n, od, oh = _split_row(r, OD, OH)
+        top = x[n, od, 2 * oh].reshape(W * C)
+        bot = x[n, od, 2 * oh + 1].reshape(W * C)
+        out = y[n, od, oh].reshape(OW * C)
+        for ow in range(OW):
+            t = top[ow * C2:]
+            u = bot[ow * C2:]
+            o = out[ow * C:]
+            if op == SUM:
+                for c in range(C):
+                    s = div[0] - div[0]
+                    s += t[c]
+                    s += t[C + c]
+                    s += u[c]
+                    s += u[C + c]
+                    o[c] = s / div[0]
+            else:
+                for c in range(C):
+                    bv = t[c]
+                    v = t[C + c]
+                    bv = v if _better(v, bv, op) else bv
+                    v = u[c]
+                    bv = v if _better(v, bv, op) else bv
+                    v = u[C + c]
+                    o[c] = v if _better(v, bv, op) else bv
+
+
+@njit(cache=_CACHE, nogil=True)
+def _k2_arg_cl(x, y, arg, op, codes, r0, r1):
+    """As _k2_cl for max/min, also recording the window-local argmax (codes[t]: tap t in the
+    argmax dtype), for the layers' forward on channels-last input."""
+    OD, OH, OW, C = y.shape[1], y.shape[2], y.shape[3], y.shape[4]
+    W = x.shape[3]
+    C2 = 2 * C
+    c0, c1, c2, c3 = codes[0], codes[1], codes[2], codes[3]
+    for r in range(r0, r1):
+        n, od, oh = _split_row(r, OD, OH)
+        top = x[n, od, 2 * oh].reshape(W * C)
+        bot = x[n, od, 2 * oh + 1].reshape(W * C)
+        out = y[n, od, oh].reshape(OW * C)
+        aout = arg[n, od, oh].reshape(OW * C)
+        for ow in range(OW):
+            t = top[ow * C2:]
+            u = bot[ow * C2:]
+            o = out[ow * C:]
+            a = aout[ow * C:]
+            for c in range(C):
+                bv = t[c]
+                at = c0
+                bv, at = _step(t[C + c], bv, at, c1, op)
+                bv, at = _step(u[c], bv, at, c2, op)
+                bv, at = _step(u[C + c], bv, at, c3, op)
+                o[c] = bv
+                a[c] = at
+
+
+@njit(cache=_CACHE, nogil=True)
+def _k2_avg_back_cf(dy, dx, kd, div, r0, r1):
+    """Averages' gradient for 2x2(x2) windows, stride = kernel, no padding: every input row
+    (r0 .. r1-1 of B*D*H) belongs to at most one window row, so each element is written once:
+    dy / div under a window, 0 outside every window."""
+    B, D, H, W = dx.shape
+    OD, OH, OW = dy.shape[1], dy.shape[2], dy.shape[3]
+    for r in range(r0, r1):
+        b = r // (D * H)
+        zd = (r // H) % D
+        zh = r % H
+        dst = dx[b, zd, zh]
+        od = zd // kd
+        oh = zh // 2
+        if od >= OD or oh >= OH:
+            dst[:] = 0
+            continue
+        g = dy[b, od, oh]
+        for q in range(OW):
+            v = g[q] / div[0]
+            dst[2 * q] = v
+            dst[2 * q + 1] = v
+        for c in range(2 * OW, W):
+            dst[c] = 0
+
+
+@njit(inline="always")
+def _step(v, bv, at, code, op):
+    tk = _better(v, bv, op)
+    return (v if tk else bv), (code if tk else at)
+
+
+@njit(cache=_CACHE, inline="always")
+def _k2_arg_2d_row(x, y, arg, op, codes, r):
+    OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
+    b, od, oh = _split_row(r, OD, OH)
+    yr = y[b, od, oh]
+    ar = arg[b, od, oh]
+    a0 = x[b, od, 2 * oh]
+    a1 = x[b, od, 2 * oh + 1]
+    for q in range(OW):
+        bv = a0[2 * q]
+        at = codes[0]
+        bv, at = _step(a0[2 * q + 1], bv, at, codes[1], op)
+        bv, at = _step(a1[2 * q], bv, at, codes[2], op)
+        bv, at = _step(a1[2 * q + 1], bv, at, codes[3], op)
+        yr[q] = bv
+        ar[q] = at
+
+
+@njit(cache=_CACHE, nogil=True)
+def _k2_arg_2d(x, y, arg, op, codes, r0, r1):
+    """As _k2_2d for max/min, also recording the window-local argmax (codes[t]:
+    tap t in the argmax dtype, so that the selects stay one width)."""
+    for r in range(r0, r1):
+        _k2_arg_2d_row(x, y, arg, op, codes, r)
+
+
+@njit(cache=_CACHE, nogil=True)
+def _k2_arg_3d(x, y, arg, op, codes, r0, r1):
+    """As _k2_arg_2d for 2x2x2 windows."""
+    OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
+    for r in range(r0, r1):
+        b, od, oh = _split_row(r, OD, OH)
+        yr = y[b, od, oh]
+        ar = arg[b, od, oh]
+        a0 = x[b, 2 * od, 2 * oh]
+        a1 = x[b, 2 * od, 2 * oh + 1]
+        a2 = x[b, 2 * od + 1, 2 * oh]
+        a3 = x[b, 2 * od + 1, 2 * oh + 1]
+        for q in range(OW):
+            bv = a0[2 * q]
+            at = codes[0]
+            bv, at = _step(a0[2 * q + 1], bv, at, codes[1], op)
+            bv, at = _step(a1[2 * q], bv, at, codes[2], op)
+            bv, at = _step(a1[2 * q + 1], bv, at, codes[3], op)
+            bv, at = _step(a2[2 * q], bv, at, codes[4], op)
+            bv, at = _step(a2[2 * q + 1], bv, at, codes[5], op)
+            bv, at = _step(a3[2 * q], bv, at, codes[6], op)
+            bv, at = _step(a3[2 * q + 1], bv, at, codes[7], op)
+            yr[q] = bv
+            ar[q] = at
