@@ -56,6 +56,13 @@ thread pools active in this process: a NumPy matmul (OpenBLAS's threads) and a j
 call run just before every timed call, with no settle pause, so their spinning threads meet
 the timed call as they do in a user's process. Default: both at once.
 
+``--gap SECONDS`` (default 0.05, ``_timing.interleaved``'s): the settle pause before each timed
+call in the quiet mode. On this VM an idle vCPU takes about 1-6 ms to wake, and a 2-thread
+PyTorch call on a small input waits for it after every pause (a 1x64x56x56 avg_pool2d: 0.38 ms
+back to back, 1.2-5.8 ms after 50 ms idle, measured while writing this script), while poolnd
+runs small calls on one thread after its workers have idled; ``--gap 0`` times calls back to
+back, as in a loop.
+
 ``--pin on|off|both``: ``POOLND_PIN_THREADS`` is read when poolnd's engine loads, so each
 setting runs in its own subprocess (same arguments); ``both`` prints the two runs' ratios side
 by side. The two runs follow each other, so compare their ratios to the peer (interleaved
@@ -652,7 +659,7 @@ def judge(goal, contention, t, peer_t, floor, roof):
     return "≤0.7x torch", t <= 0.7 * peer_t
 
 
-def run_row(case, pass_name, timed, repeats, between, contention):
+def run_row(case, pass_name, timed, repeats, between, contention, gap):
     label = f"{case.name} | {case.what} | {pass_name}"
     check(label, timed)
     size = max(timed.in_bytes, timed.out_bytes)
@@ -667,7 +674,7 @@ def run_row(case, pass_name, timed, repeats, between, contention):
     fit = int(ROW_BUDGET_S / (time.perf_counter() - t0))
     rounds = max(min(MIN_ROUNDS, repeats), min(repeats, fit))
     if between is None:
-        times = interleaved(group, repeats=rounds, warmup=0)
+        times = interleaved(group, repeats=rounds, warmup=0, gap=gap)
     else:
         times = interleaved_between(group, rounds, between, warmup=0)
     q = {n: p25(t) for n, t in times.items()}
@@ -739,12 +746,14 @@ def header(args, repeats, torch, extra):
         {"both": "busy neighbour process + OpenBLAS/JAX pools in process",
          "process": "busy neighbour process",
          "runtime": "OpenBLAS/JAX pools in process"}[args.contention] + ")"
+    pause = "no pause" if args.contention in ("both", "runtime") else \
+        f"{args.gap * 1e3:g} ms pause"
     return (f"{platform.machine()}, {os.cpu_count()} cores; numpy {np.__version__}, numba "
             f"{numba.__version__} ({numba.get_num_threads()} threads), torch "
             f"{torch.__version__} ({torch.get_num_threads()} threads), tinybrain "
             f"{version('tinybrain')}{extra}; POOLND_PIN_THREADS={pin}; {mode}; up to {repeats} "
-            f"interleaved rounds per row{' (quick shapes)' if args.quick else ''}; "
-            f"{load_average()}")
+            f"interleaved rounds per row, {pause} before each call"
+            f"{' (quick shapes)' if args.quick else ''}; {load_average()}")
 
 
 def run(args):
@@ -776,7 +785,7 @@ def run(args):
             built = case.build(torch, passes)
             for pass_name in passes:
                 rows.append(run_row(case, pass_name, built[pass_name], repeats, between,
-                                    contention))
+                                    contention, args.gap))
             del built
     finally:
         if neighbour is not None:
@@ -798,6 +807,8 @@ def main(argv=None):
                     choices=("both", "process", "runtime"))
     ap.add_argument("--pin", choices=("on", "off", "both"), default=None,
                     help="run with POOLND_PIN_THREADS=1/0, one subprocess per setting")
+    ap.add_argument("--gap", type=float, default=0.05,
+                    help="settle pause before each timed call, s (default 0.05, as _timing's)")
     ap.add_argument("--json", default=None, help="also write the rows to this file")
     args = ap.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))   # so that cleanup runs
