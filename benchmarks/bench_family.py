@@ -780,7 +780,8 @@ def run(args):
         if args.contention in ("both", "process"):
             neighbour = Neighbour().__enter__()
             time.sleep(1.0)
-        print("#", header(args, repeats, torch, extra), flush=True)
+        head = header(args, repeats, torch, extra)
+        print("#", head, flush=True)
         for case, passes in todo:
             built = case.build(torch, passes)
             for pass_name in passes:
@@ -790,10 +791,10 @@ def run(args):
     finally:
         if neighbour is not None:
             neighbour.__exit__(None, None, None)
-    end = f"# {len(rows)} rows in {time.perf_counter() - t_start:.0f} s; at the end: " \
+    end = f"{len(rows)} rows in {time.perf_counter() - t_start:.0f} s; at the end: " \
           f"{load_average()}"
-    print(end)
-    return rows, header(args, repeats, torch, extra), end
+    print("#", end)
+    return rows, head, end
 
 
 def main(argv=None):
@@ -816,7 +817,7 @@ def main(argv=None):
         return pinned(args, sys.argv[1:] if argv is None else list(argv))
     rows, head, end = run(args)
     print("\nMeasured with `python benchmarks/bench_family.py"
-          f"{' --contention' if args.contention else ''}` on {head}.\n")
+          f"{' --contention' if args.contention else ''}` on {head} at the start; {end}.\n")
     print(table(rows, args.markdown))
     missed = [r for r in rows if r["met"] is False]
     print(f"\n{len(missed)} of {len(rows)} rows miss their goal"
