@@ -60,6 +60,7 @@ from ._common import acc_dtype, arg_dtype, identity
 
 name = "numba"
 channels_last = True
+rounds_nearest = True      # avg_forward rounds integer averages half to even in the kernel
 
 _CACHE = os.environ.get("POOLND_NUMBA_CACHE", "1") != "0"
 
@@ -208,6 +209,23 @@ def _trunc_div(s, d):
     if q * d != s and ((s < 0) != (d < 0)):
         q += 1
     return q
+
+
+@njit(cache=_CACHE, inline="always")
+def _int_div(s, d, is_int):
+    """An integer window sum ``s`` over its divisor ``d``: truncated toward zero (``is_int``
+    1, C's ``/``) or rounded half to even (``is_int`` 2: the floor quotient and remainder of
+    ``s / |d|``, up where the remainder passes half of ``|d|`` or equals it with an odd
+    quotient, then the sign of ``d``; :func:`~poolnd.engines._common.exact_int_pool`'s rule)."""
+    if is_int == 2:
+        e = -d if d < 0 else d
+        q = s // e
+        rem = s - q * e
+        up = e - rem
+        if rem > up or (rem == up and q % 2 == 1):     # % 2: typed for floats too
+            q += 1
+        return -q if d < 0 else q
+    return _trunc_div(s, d)
 
 
 @njit(cache=_CACHE, inline="always")
@@ -460,12 +478,12 @@ def _avg_cf(x, y, geo, wtab, cd, ch, cw, override, acc_proto, is_int, r0, r1):
 @njit(cache=_CACHE)
 def _finish_row(acc, out, c_outer, cw, override, is_int):
     """out[q] = acc[q] / divisor: the divisor is ``override`` if nonzero, else
-    ``c_outer * cw[q]``; integers divide truncating toward zero (C's ``/``)."""
+    ``c_outer * cw[q]``; integers (``is_int`` 1 or 2) divide as ``_int_div`` says."""
     n = out.shape[0]
     for q in range(n):
         d = override if override != 0 else c_outer * cw[q]
         if is_int:
-            out[q] = _trunc_div(acc[q], d)
+            out[q] = _int_div(acc[q], d, is_int)
         else:
             out[q] = acc[q] / d
 
@@ -1135,7 +1153,7 @@ def _avg_cl(x, y, geo, cd, ch, cw, override, acc_proto, is_int, r0, r1):
             out = y[n, od, oh, ow]
             for c in range(C):
                 if is_int:
-                    out[c] = _trunc_div(acc[c], d)
+                    out[c] = _int_div(acc[c], d, is_int)
                 else:
                     out[c] = acc[c] / d
 
@@ -1248,7 +1266,7 @@ def _avg_nd(x, y, pos, kern, outsh, instr, div, acc_proto, is_int, r0, r1):
                     acc[c] += x[b, off, c]
         for c in range(T):
             if is_int:
-                y[b, q, c] = _trunc_div(acc[c], div[q])
+                y[b, q, c] = _int_div(acc[c], div[q], is_int)
             else:
                 y[b, q, c] = acc[c] / div[q]
 
@@ -2010,12 +2028,15 @@ def max_backward(dy, arg, g: Geometry):
     return _backward(_widen(dy), arg, g, True).astype(dtype, copy=False)
 
 
-def avg_forward(x, g: Geometry, *, count_include_pad, divisor_override):
+def avg_forward(x, g: Geometry, *, count_include_pad, divisor_override, rounding="trunc"):
+    """Window averages. Integers sum in int64 and divide truncating toward zero, or, with
+    ``rounding="nearest"``, round half to even in the same pass (``rounds_nearest``: the
+    driver sends only integers narrower than 64 bits here, whose sums int64 holds)."""
     dtype = x.dtype
     xw = _widen(x)
     acc = acc_dtype(dtype)
     proto = np.zeros(1, dtype=acc)
-    is_int = dtype.kind in "iu"
+    is_int = (2 if rounding == "nearest" else 1) if dtype.kind in "iu" else 0
     override = divisor_override or 0
     B, T = x.shape[0], x.shape[-1]
     P, Q = math.prod(g.in_size), math.prod(g.out_size)
