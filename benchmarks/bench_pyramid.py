@@ -104,6 +104,7 @@ def poolnd_cluster(src, dest, workers, memory_limit):
 
 def poolnd_threads(src, dest):
     import poolnd
+    import poolnd.engines._numba    # noqa: F401  imports outside the timing, as for the others
     t = time.perf_counter()
     shapes = poolnd.pyramid(src, dest, progress=False)
     return time.perf_counter() - t, shapes
