@@ -397,6 +397,28 @@ def test_level0_is_the_sources_chunks_as_stored(tmp_path, rng, zarr_format, kw):
         assert g["0"].metadata.compressor == src.metadata.compressor
 
 
+@pytest.mark.parametrize("zarr_format,kw", [
+    (2, dict(dtype=">u2")), (2, dict(order="F")), (3, dict(shards=(16, 16, 16)))])
+def test_level0_is_recompressed_where_it_cannot_be_the_sources_bytes(tmp_path, rng,
+                                                                    zarr_format, kw):
+    """A big-endian or F-order format-2 source, or a sharded one: level 0 is decoded and
+    written (native, C order, zstd level 1), the same values through a real reader."""
+    x = rng.integers(0, 4000, size=(19, 37, 45), dtype=np.uint16)
+    kw = dict(kw)
+    src = zarr.create_array(store=str(tmp_path / "src.zarr"), shape=x.shape,
+                            dtype=kw.pop("dtype", "u2"), chunks=(8, 8, 8),
+                            zarr_format=zarr_format, **kw)
+    src[:] = x
+    dest = tmp_path / "out.zarr"
+    poolnd.pyramid(str(tmp_path / "src.zarr"), str(dest), factors=(1, 2, 2), progress=False)
+    check_pyramid(dest, x, "avg", "zyx", (1, 2, 2), zarr_format)
+    a = zarr.open_group(str(dest), mode="r")["0"]
+    assert a.dtype == np.dtype("<u2") and getattr(a, "shards", None) is None
+    assert stored_chunks(a) != stored_chunks(src)
+    if zarr_format == 2:
+        assert a.metadata.order == "C" and a.metadata.compressor.level == _pyramid.ZSTD_LEVEL
+
+
 def test_level0_is_recompressed_when_the_chunks_differ(tmp_path, rng):
     x = rng.integers(0, 4000, size=(19, 37, 45), dtype=np.uint16)
     zarr_source(tmp_path / "src.zarr", x, (8, 8, 8), 3)

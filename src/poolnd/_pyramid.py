@@ -832,10 +832,14 @@ def _codecs(p: Plan, k: int) -> dict:
     """``create_array``'s codec keywords for level ``k``: zstd level ``ZSTD_LEVEL``, but for a
     level 0 that can be the source's chunks as stored (``_copies``): the source's codecs."""
     import zarr
+    from zarr.storage import LocalStore
     src = p.source
     if k == 0 and isinstance(src, zarr.Array) and \
+            isinstance(src.store_path.store, LocalStore) and \
             src.metadata.zarr_format == p.zarr_format and \
-            tuple(src.chunks) == p.level_chunks(0) and getattr(src, "shards", None) is None:
+            tuple(src.chunks) == p.level_chunks(0) and getattr(src, "shards", None) is None and \
+            np.dtype(src.dtype) == p.dtype.newbyteorder("=") and \
+            (p.zarr_format == 3 or (src.metadata.order == "C" and not src.metadata.filters)):
         kw = dict(compressors=src.compressors, filters=src.filters, fill_value=src.fill_value)
         if p.zarr_format == 3:
             kw["serializer"] = src.serializer
