@@ -349,6 +349,138 @@ def test_writes_are_whole_chunks_never_a_whole_level(tmp_path, vol, count_writes
 
 
 # ----------------------------------------------------------------------------------------------
+# level 0 as the source stores it; the chunks poolnd encodes are zarr's own bytes
+# ----------------------------------------------------------------------------------------------
+
+def stored_chunks(arr):
+    """{chunk index: stored bytes} of a local Zarr array (a real listing of its files)."""
+    root = os.path.join(str(arr.store_path.store.root), arr.store_path.path)
+    out = {}
+    for idx in np.ndindex(*(-(-s // c) for s, c in zip(arr.shape, arr.chunks))):
+        path = os.path.join(root, arr.metadata.encode_chunk_key(idx))
+        if os.path.exists(path):
+            with open(path, "rb") as f:
+                out[idx] = f.read()
+    return out
+
+
+def zarr_source(path, x, chunks, zarr_format, **kw):
+    a = zarr.create_array(store=str(path), shape=x.shape, dtype=x.dtype, chunks=chunks,
+                          zarr_format=zarr_format, **kw)
+    a[:] = x
+    return a
+
+
+@pytest.mark.parametrize("zarr_format,kw", [
+    (3, {}),                                                    # zarr's default: zstd
+    (3, dict(compressors=zarr.codecs.BloscCodec(cname="lz4", clevel=5, shuffle="shuffle"))),
+    (2, {}),                                                    # v2 keys "0.0.0": DEST "0/0/0"
+    (2, dict(compressors=None))])
+def test_level0_is_the_sources_chunks_as_stored(tmp_path, rng, zarr_format, kw):
+    """A Zarr source with DEST's chunks: level 0's chunk files are the source's bytes (its
+    codecs kept), every chunk is present even where the source stored none (all fill value),
+    and the image reads back, through a real reader, as the source; levels as always."""
+    x = rng.integers(0, 4000, size=(19, 37, 45), dtype=np.uint16)
+    x[:8, :8, :8] = 0                                            # one chunk the source skips
+    src = zarr_source(tmp_path / "src.zarr", x, (8, 8, 8), zarr_format, **kw)
+    assert (0, 0, 0) not in stored_chunks(src)                  # write_empty_chunks is off
+    dest = tmp_path / "out.zarr"
+    poolnd.pyramid(str(tmp_path / "src.zarr"), str(dest), factors=(1, 2, 2), progress=False)
+    check_pyramid(dest, x, "avg", "zyx", (1, 2, 2), zarr_format)
+    g = zarr.open_group(str(dest), mode="r")
+    ours, theirs = stored_chunks(g["0"]), stored_chunks(src)
+    assert len(ours) == n_chunks([x.shape], (8, 8, 8))            # every key: resumable
+    assert all(ours[i] == b for i, b in theirs.items())          # byte for byte
+    if zarr_format == 3:
+        assert g["0"].metadata.codecs == src.metadata.codecs
+    else:
+        assert g["0"].metadata.compressor == src.metadata.compressor
+
+
+@pytest.mark.parametrize("zarr_format,kw", [
+    (2, dict(dtype=">u2")), (2, dict(order="F")), (3, dict(shards=(16, 16, 16)))])
+def test_level0_is_recompressed_where_it_cannot_be_the_sources_bytes(tmp_path, rng,
+                                                                    zarr_format, kw):
+    """A big-endian or F-order format-2 source, or a sharded one: level 0 is decoded and
+    written (native, C order, zstd level 1), the same values through a real reader."""
+    x = rng.integers(0, 4000, size=(19, 37, 45), dtype=np.uint16)
+    kw = dict(kw)
+    src = zarr.create_array(store=str(tmp_path / "src.zarr"), shape=x.shape,
+                            dtype=kw.pop("dtype", "u2"), chunks=(8, 8, 8),
+                            zarr_format=zarr_format, **kw)
+    src[:] = x
+    dest = tmp_path / "out.zarr"
+    poolnd.pyramid(str(tmp_path / "src.zarr"), str(dest), factors=(1, 2, 2), progress=False)
+    check_pyramid(dest, x, "avg", "zyx", (1, 2, 2), zarr_format)
+    a = zarr.open_group(str(dest), mode="r")["0"]
+    assert a.dtype == np.dtype("<u2") and getattr(a, "shards", None) is None
+    assert stored_chunks(a) != stored_chunks(src)
+    if zarr_format == 2:
+        assert a.metadata.order == "C" and a.metadata.compressor.level == _pyramid.ZSTD_LEVEL
+
+
+def test_level0_is_recompressed_when_the_chunks_differ(tmp_path, rng):
+    x = rng.integers(0, 4000, size=(19, 37, 45), dtype=np.uint16)
+    zarr_source(tmp_path / "src.zarr", x, (8, 8, 8), 3)
+    dest = tmp_path / "out.zarr"
+    poolnd.pyramid(str(tmp_path / "src.zarr"), str(dest), factors=(1, 2, 2), chunks=16,
+                   progress=False)
+    check_pyramid(dest, x, "avg", "zyx", (1, 2, 2), 3)
+    g = zarr.open_group(str(dest), mode="r")
+    assert g["0"].chunks == (16, 16, 16)
+    assert g["0"].compressors == (zarr.codecs.ZstdCodec(level=_pyramid.ZSTD_LEVEL),)
+
+
+@pytest.mark.parametrize("zarr_format", [2, 3])
+def test_written_chunks_are_zarrs_own_bytes(tmp_path, vol, zarr_format):
+    """Every chunk poolnd encodes (zstd level 1, edges padded with the fill value) is the file
+    zarr itself writes for the same values in an array of the same metadata."""
+    x, npy = vol
+    dest = tmp_path / "out.zarr"
+    poolnd.pyramid(npy, str(dest), factors=(1, 2, 2), chunks=8, zarr_format=zarr_format,
+                   progress=False)
+    g = zarr.open_group(str(dest), mode="r")
+    for name in g.array_keys():
+        a = g[name]
+        kw = dict(compressors=a.compressors, fill_value=a.fill_value)
+        if zarr_format == 2:
+            kw["chunk_key_encoding"] = {"name": "v2", "separator": "/"}
+        twin = zarr.create_array(store=str(tmp_path / f"twin{name}.zarr"), shape=a.shape,
+                                 dtype=a.dtype, chunks=a.chunks, zarr_format=zarr_format,
+                                 config={"write_empty_chunks": True}, **kw)
+        twin[:] = a[:]
+        assert stored_chunks(a) == stored_chunks(twin), name
+    if zarr_format == 3:
+        assert g["1"].compressors == (zarr.codecs.ZstdCodec(level=_pyramid.ZSTD_LEVEL),)
+    else:
+        assert g["1"].metadata.compressor.get_config() == {"id": "zstd",
+                                                           "level": _pyramid.ZSTD_LEVEL,
+                                                           "checksum": False}
+
+
+@pytest.mark.parametrize("kill_after", [5, 20])            # inside levels 0+1; inside level 2
+def test_killed_run_with_level0_copied_resumes_to_the_same_bytes(tmp_path, rng, kill_after):
+    """Level 0 copied by level 1's tasks: a SIGKILLed run leaves some of both; the rerun
+    rewrites none of them and ends with the bytes of an uninterrupted run."""
+    x = rng.integers(0, 4000, size=(19, 37, 45), dtype=np.uint16)
+    src = str(tmp_path / "src.zarr")
+    zarr_source(src, x, (8, 8, 8), 3)
+    os.makedirs(tmp_path / "fresh")
+    os.makedirs(tmp_path / "resumed")
+    fresh, dest = str(tmp_path / "fresh" / "o.zarr"), str(tmp_path / "resumed" / "o.zarr")
+    kw = dict(factors=[1, 2, 2], progress=False)
+    poolnd.pyramid(src, fresh, **kw)
+    run_killed(tmp_path, src, dest, kill_after, **kw)       # counts level >= 1 chunk writes
+    before = {k: v for k, v in chunk_files(dest).items() if not k.endswith(".partial")}
+    assert any(k.startswith("0/") for k in before) and any(k.startswith("1/") for k in before)
+    poolnd.pyramid(src, dest, **kw)
+    after = chunk_files(dest)
+    assert all(after[k] == v for k, v in before.items())        # same inode, same mtime
+    assert tree_bytes(dest) == tree_bytes(fresh)
+    check_pyramid(dest, x, "avg", "zyx", (1, 2, 2), 3)
+
+
+# ----------------------------------------------------------------------------------------------
 # existing DEST, refusals, bad arguments
 # ----------------------------------------------------------------------------------------------
 

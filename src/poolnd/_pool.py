@@ -107,9 +107,14 @@ def _avg_forward(eng, xc, g: Geometry, p: _args.Params):
     """Averages and sums. Integer sums come out as int64 (uint64 for unsigned input), as
     ``np.sum`` gives them; 64-bit integers take the exact two-digit path of
     :func:`~poolnd.engines._common.exact_int_pool`, so nothing wraps, and so does every integer
-    average with ``rounding="nearest"`` (the engines' own integer averages truncate)."""
+    average with ``rounding="nearest"``, but on an engine that rounds half to even itself
+    (``rounds_nearest``) an integer narrower than 64 bits, summed there in int64 exactly."""
     override = _divisor_override(p)
     nearest = p.mode == "avg" and p.rounding == "nearest"
+    if nearest and xc.dtype.kind in "iu" and xc.dtype.itemsize < 8 and \
+            getattr(eng, "rounds_nearest", False):      # one fused pass, no int64 copy
+        return eng.avg_forward(xc, g, count_include_pad=p.count_include_pad,
+                               divisor_override=override, rounding="nearest")
     if xc.dtype.kind in "iu" and (p.mode == "sum" or xc.dtype.itemsize == 8 or nearest):
         def window_sum(a):
             return eng.avg_forward(a, g, count_include_pad=True, divisor_override=1)

@@ -71,6 +71,7 @@ from ._k_boxes import _axis_max, _axis_spread, _axis_sum, _gather, _scatter
 
 name = "numba"
 channels_last = True
+rounds_nearest = True      # avg_forward rounds integer averages half to even in the kernel
 
 
 def _out(x, g: Geometry, dtype):
@@ -99,15 +100,18 @@ def max_backward(dy, arg, g: Geometry):
     return c.y.astype(dy.dtype, copy=False)
 
 
-def avg_forward(x, g: Geometry, *, count_include_pad, divisor_override, check_nan=False):
-    """Average (window sum over its divisor; integers truncate) of canonical ``x`` -> ``y``;
-    with ``check_nan`` (floats) ``(y, holds_nan)``. The kernel: the first row of
-    :data:`._dispatch.AVG_FORWARD` that applies."""
+def avg_forward(x, g: Geometry, *, count_include_pad, divisor_override, rounding="trunc",
+                check_nan=False):
+    """Average (window sum over its divisor) of canonical ``x`` -> ``y``; with ``check_nan``
+    (floats) ``(y, holds_nan)``. Integers sum in int64 and divide truncating toward zero, or,
+    with ``rounding="nearest"``, round half to even in the same pass (``rounds_nearest``: the
+    driver sends only integers narrower than 64 bits here, whose sums int64 holds). The
+    kernel: the first row of :data:`._dispatch.AVG_FORWARD` that applies."""
     xw = _widen(x)
     y = _out(x, g, x.dtype if x.dtype.kind in "iu" else xw.dtype)
     check = NanCheck(y) if check_nan else None
     run("avg forward", Call(g, xw, y, check=check, count_include_pad=count_include_pad,
-                            override=divisor_override or 0))
+                            override=divisor_override or 0, rounding=rounding))
     y = y.astype(x.dtype, copy=False)
     return (y, check.found) if check_nan else y
 

@@ -56,7 +56,7 @@ class Call:
     3-d kernels do: ``(B, D, H, W)`` channels-first, ``(B, D, H, W, T)`` channels-last."""
 
     def __init__(self, g: Geometry, x, y, arg=None, *, op=0, with_arg=False, ident=0,
-                 check=None, count_include_pad=True, override=0):
+                 check=None, count_include_pad=True, override=0, rounding="trunc"):
         self.g, self.tb = g, _tables(g)
         self.x, self.y, self.arg = x, y, arg
         self.B, self.T = x.shape[0], x.shape[-1]
@@ -64,7 +64,8 @@ class Call:
         self.op, self.with_arg, self.ident, self.check = op, with_arg, ident, check
         self.count_include_pad, self.override = count_include_pad, override
         self.k2 = _k2_fast(g) if g.ndim <= 3 else 0
-        self.is_int = x.dtype.kind in "iu"
+        # 0 floats; integers 1 (divide truncating) or 2 (round half to even): ``_int_div``
+        self.is_int = (2 if rounding == "nearest" else 1) if x.dtype.kind in "iu" else 0
 
     def v(self, a, out=True):
         shape = self.tb["out3" if out else "in3"]

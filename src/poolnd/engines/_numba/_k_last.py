@@ -6,7 +6,7 @@ import numpy as np
 from numba import njit
 
 from ._compile import _CACHE
-from ._k_rows import _first_in, _row_best, _row_best_arg, _row_sum, _split_row, _trunc_div
+from ._k_rows import _first_in, _int_div, _row_best, _row_best_arg, _row_sum, _split_row
 
 
 # ----------------------------------------------------------------------------------------------
@@ -76,7 +76,7 @@ def _avg_cl(x, y, geo, cd, ch, cw, override, acc_proto, is_int, r0, r1):
             out = y[n, od, oh, ow]
             for c in range(C):
                 if is_int:
-                    out[c] = _trunc_div(acc[c], d)
+                    out[c] = _int_div(acc[c], d, is_int)
                 else:
                     out[c] = acc[c] / d
 

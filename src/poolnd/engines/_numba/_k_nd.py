@@ -6,7 +6,7 @@ import numpy as np
 from numba import njit
 
 from ._compile import _CACHE
-from ._k_rows import _better, _trunc_div
+from ._k_rows import _better, _int_div
 
 
 # ----------------------------------------------------------------------------------------------
@@ -77,7 +77,7 @@ def _avg_nd(x, y, pos, kern, outsh, instr, div, acc_proto, is_int, r0, r1):
                     acc[c] += x[b, off, c]
         for c in range(T):
             if is_int:
-                y[b, q, c] = _trunc_div(acc[c], div[q])
+                y[b, q, c] = _int_div(acc[c], div[q], is_int)
             else:
                 y[b, q, c] = acc[c] / div[q]
 

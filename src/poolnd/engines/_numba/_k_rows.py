@@ -94,6 +94,23 @@ def _trunc_div(s, d):
 
 
 @njit(cache=_CACHE, inline="always")
+def _int_div(s, d, is_int):
+    """An integer window sum ``s`` over its divisor ``d``: truncated toward zero (``is_int``
+    1, C's ``/``) or rounded half to even (``is_int`` 2: the floor quotient and remainder of
+    ``s / |d|``, up where the remainder passes half of ``|d|`` or equals it with an odd
+    quotient, then the sign of ``d``; :func:`~poolnd.engines._common.exact_int_pool`'s rule)."""
+    if is_int == 2:
+        e = -d if d < 0 else d
+        q = s // e
+        rem = s - q * e
+        up = e - rem
+        if rem > up or (rem == up and q % 2 == 1):     # % 2: typed for floats too
+            q += 1
+        return -q if d < 0 else q
+    return _trunc_div(s, d)
+
+
+@njit(cache=_CACHE, inline="always")
 def _first_in(o, s, p, dl, k, size):
     """First tap j with o*s - p + j*dl inside [0, size), or -1."""
     for j in range(k):
@@ -343,12 +360,12 @@ def _avg_cf(x, y, geo, wtab, cd, ch, cw, override, acc_proto, is_int, r0, r1):
 @njit(cache=_CACHE)
 def _finish_row(acc, out, c_outer, cw, override, is_int):
     """out[q] = acc[q] / divisor: the divisor is ``override`` if nonzero, else
-    ``c_outer * cw[q]``; integers divide truncating toward zero (C's ``/``)."""
+    ``c_outer * cw[q]``; integers (``is_int`` 1 or 2) divide as ``_int_div`` says."""
     n = out.shape[0]
     for q in range(n):
         d = override if override != 0 else c_outer * cw[q]
         if is_int:
-            out[q] = _trunc_div(acc[q], d)
+            out[q] = _int_div(acc[q], d, is_int)
         else:
             out[q] = acc[q] / d
 
