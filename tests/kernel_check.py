@@ -137,6 +137,21 @@ def rank(rng):
                     if out[0] != out[1]:
                         failures += 1
                         print("MISMATCH rank", k, kern, stride, pad, layout, dtype, mode, policy)
+    # unsigned image means on narrow lanes (2x2, 2x2x2; power-of-two divisors), at the dtype's
+    # extremes, truncated and half to even, against the reference engine
+    for k, shape in ((2, (2, 3, 6, 8)), (3, (2, 3, 4, 6, 8))):
+        for dtype in ("uint8", "uint16"):
+            top = np.iinfo(dtype).max
+            x = rng.integers(0, top, size=shape, endpoint=True).astype(dtype)
+            x[0, 0] = top
+            for rounding in ("trunc", "nearest"):
+                for override in (None, 1, 2, 8, 3):
+                    got, want = (poolnd.pool(x, "avg", 2, spatial_dims=k, rounding=rounding,
+                                             divisor_override=override, engine=e)
+                                 for e in ("numba", "reference"))
+                    if got.dtype != want.dtype or not np.array_equal(got, want):
+                        failures += 1
+                        print("MISMATCH unsigned mean", k, dtype, rounding, override)
     # nan_policy="omit": every forward kernel with the NaN check fused in (_checked_run and the
     # no-alias twins), without a NaN (must equal "propagate" bit for bit) and with one
     extra = [((8, 3, 6, 8), (2, 3, 2, 1, 1, False, None)),      # 3x3 on whole planes (flat)

@@ -24,8 +24,8 @@ from ._k_rows import SUM, _avg_cf, _back_cf, _best_arg_cf, _best_cf, _route_cf, 
 from ._k_running import _running_arg_cf, _running_cf, running_plan
 from ._k_running import fits as _running
 from ._k_small import (_k2_2d, _k2_2d_sum, _k2_3d, _k2_3d_sum, _k2_arg_2d, _k2_arg_3d,
-                       _k2_arg_cl, _k2_avg_back_cf, _k2_cl, _k3_avg_cf, _k3_flat_cf,
-                       _k3_roll_cf)
+                       _k2_arg_cl, _k2_avg_back_cf, _k2_cl, _k2_2d_usum, _k2_3d_usum, _k3_avg_cf,
+                       _k3_flat_cf, _k3_roll_cf)
 from ._k_tiles import _global_best_cf, _global_sum_cf, _tiles_arg_cf, _tiles_back_cf, _tiles_cf
 from ._plan import _counts3, _dummy, _global, _k2_fast, _k3_fast, _tables, _tiles
 from ._threadpool import _pool, _threads
@@ -47,6 +47,8 @@ class NanCheck:
         return bool(self.nan[0])
 
 
+# kernels with the check in their own loop (the no-alias sums, which cannot be passed to
+# _checked_run, and where the check costs 1-5%)
 _CHECKED_TWINS = {_k2_2d_sum: _k2_2d_sum_checked, _k2_3d_sum: _k2_3d_sum_checked}
 
 
@@ -276,6 +278,20 @@ def _avg_k2(c):
              c.v(c.x, False), c.v(c.y), SUM, c.div())
 
 
+def _unsigned_shift(c) -> bool:
+    """Whether the 2x2 (x 2) mean runs on the narrow unsigned kernels: uint8 or uint16 data
+    over a power-of-two divisor (the taps, or the override)."""
+    d = c.override or c.g.taps
+    return (c.x.dtype.kind == "u" and c.x.dtype.itemsize <= 2 and d > 0 and d & (d - 1) == 0)
+
+
+def _avg_k2_unsigned(c):
+    d = c.override or c.g.taps
+    acc = np.zeros(1, dtype=np.uint16 if c.x.dtype.itemsize == 1 else np.uint32)
+    _pool.run(_k2_2d_usum if c.k2 == 1 else _k2_3d_usum, c.rows, c.y.size, c.v(c.x, False),
+              c.v(c.y), acc, int(d).bit_length() - 1, c.is_int == 2)
+
+
 def _avg_tiles(c):
     OD, OH, OW = c.tb["out3"]
     c.launch(_tiles_cf, c.B * OD, c.x.size, OH * OW, c.v(c.x, False), c.v(c.y), int(c.geo[1]),
@@ -314,6 +330,7 @@ AVG_FORWARD = (
     ("global", lambda c: c.T == 1 and _global(c.g) and not c.is_int, _avg_global),
     ("n-d", lambda c: c.g.ndim > 3, _avg_nd_run),
     ("2x2", lambda c: _cf(c) and c.k2 and not c.is_int, _avg_k2),
+    ("2x2 unsigned", lambda c: _cf(c) and c.k2 and _unsigned_shift(c), _avg_k2_unsigned),
     ("tiles", lambda c: _cf(c) and _tiles(c.g) and not c.is_int, _avg_tiles),
     ("3x3", lambda c: _cf(c) and _k3_fast(c.g) and not c.is_int, _avg_k3),
     ("rows", _cf, _avg_rows),
