@@ -17,7 +17,8 @@ import numpy as np
 
 from ..._geometry import Geometry
 from .._common import acc_dtype
-from ._k_check import _checked_run, _k2_2d_sum_checked, _k2_3d_sum_checked
+from ._k_check import (_checked_run, _k2_2d_omit, _k2_2d_sum_checked, _k2_3d_omit,
+                       _k2_3d_sum_checked)
 from ._k_last import _avg_cl, _back_cl, _best_cl
 from ._k_nd import _avg_nd, _back_nd, _best_nd
 from ._k_rows import SUM, _avg_cf, _back_cf, _best_arg_cf, _best_cf, _route_cf, _route_cl
@@ -48,8 +49,10 @@ class NanCheck:
 
 
 # kernels with the check in their own loop (the no-alias sums, which cannot be passed to
-# _checked_run, and where the check costs 1-5%)
-_CHECKED_TWINS = {_k2_2d_sum: _k2_2d_sum_checked, _k2_3d_sum: _k2_3d_sum_checked}
+# _checked_run, and where the check costs 1-5% on one thread), or that need none: the 2x2 (x 2)
+# max and min skip NaN in their select (_k2_2d_omit)
+_CHECKED_TWINS = {_k2_2d: _k2_2d_omit, _k2_3d: _k2_3d_omit,
+                  _k2_2d_sum: _k2_2d_sum_checked, _k2_3d_sum: _k2_3d_sum_checked}
 
 
 class Call:
@@ -97,13 +100,12 @@ class Call:
             _pool.run(kernel, n, work, *args)
             return
         c = self.check
-        starts = per if isinstance(per, np.ndarray) else np.arange(n + 1, dtype=np.int64) * per
-        tail = (c.flat, starts, c.magnitude, c.inf, c.nan)
         twin = _CHECKED_TWINS.get(kernel)
-        if twin is not None:
-            _pool.run(twin, n, work, *args, *tail)
-        else:
-            _pool.run(_checked_run, n, work, kernel, args, *tail)
+        if twin is not None:                # no scan: no item starts
+            _pool.run(twin, n, work, *args, c.flat, c.nan, c.magnitude, c.inf, c.nan)
+            return
+        starts = per if isinstance(per, np.ndarray) else np.arange(n + 1, dtype=np.int64) * per
+        _pool.run(_checked_run, n, work, kernel, args, c.flat, starts, c.magnitude, c.inf, c.nan)
 
 
 #: (table, family) pairs that have run in this process (``tests/kernel_check.py`` asserts that

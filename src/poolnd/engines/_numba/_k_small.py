@@ -44,6 +44,42 @@ def _k2_2d_best_row(x, y, minimum, r):
 
 
 @njit(cache=_CACHE, inline="always")
+def _over_skip(u, v, minimum):
+    """nan_policy="omit"'s running max (min) after ``u``: ``u`` when strictly better, or when
+    the running value is NaN. A NaN is kept only while everything so far is NaN, so a window
+    gives the first best of its numbers, or the last NaN when it holds nothing else: the rank
+    kernels' rule, in one select."""
+    return u if ((u > v) & (not minimum)) | ((u < v) & minimum) | (v != v) else v
+
+
+@njit(cache=_CACHE, inline="always")
+def _k2_2d_skip_row(x, y, minimum, r):
+    """_k2_2d_best_row skipping NaN (``_over_skip``)."""
+    OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
+    b, od, oh = _split_row(r, OD, OH)
+    yr, a0, a1 = y[b, od, oh], x[b, od, 2 * oh], x[b, od, 2 * oh + 1]
+    for q in range(OW):
+        v = _over_skip(a0[2 * q + 1], a0[2 * q], minimum)
+        v = _over_skip(a1[2 * q], v, minimum)
+        yr[q] = _over_skip(a1[2 * q + 1], v, minimum)
+
+
+@njit(cache=_CACHE, inline="always")
+def _k2_3d_skip_row(x, y, minimum, r):
+    """_k2_3d_best_row skipping NaN (``_over_skip``)."""
+    OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
+    b, od, oh = _split_row(r, OD, OH)
+    yr = y[b, od, oh]
+    a0, a1 = x[b, 2 * od, 2 * oh], x[b, 2 * od, 2 * oh + 1]
+    a2, a3 = x[b, 2 * od + 1, 2 * oh], x[b, 2 * od + 1, 2 * oh + 1]
+    for q in range(OW):
+        v = _over_skip(a0[2 * q + 1], a0[2 * q], minimum)
+        v = _over_skip(a1[2 * q + 1], _over_skip(a1[2 * q], v, minimum), minimum)
+        v = _over_skip(a2[2 * q + 1], _over_skip(a2[2 * q], v, minimum), minimum)
+        yr[q] = _over_skip(a3[2 * q + 1], _over_skip(a3[2 * q], v, minimum), minimum)
+
+
+@njit(cache=_CACHE, inline="always")
 def _k2_2d_sum_row(x, y, div, r):
     OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
     b, od, oh = _split_row(r, OD, OH)
