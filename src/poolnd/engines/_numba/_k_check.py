@@ -46,8 +46,8 @@ def _block_end(starts, rb, r1):
 
 @njit(cache=_CACHE, nogil=True)
 def _checked_run(kernel, args, bits, starts, magnitude, inf, nan, r0, r1):
-    """``kernel(*args, r0, r1)`` (any forward kernel of the engine) with the NaN check: ``nan[0]`` set
-    when an output of items r0 .. r1-1 is NaN."""
+    """``kernel(*args, r0, r1)`` (any forward kernel of the engine) with the NaN check:
+    ``nan[0]`` set when an output of items r0 .. r1-1 is NaN."""
     top = bits.dtype.type(0)
     rb = r0
     while rb < r1:
