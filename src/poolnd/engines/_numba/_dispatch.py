@@ -102,7 +102,7 @@ class Call:
         c = self.check
         twin = _CHECKED_TWINS.get(kernel)
         if twin is not None:                # no scan: no item starts
-            _pool.run(twin, n, work, *args, c.flat, c.nan, c.magnitude, c.inf, c.nan)
+            _pool.run(twin, n, work, *args, c.nan)
             return
         starts = per if isinstance(per, np.ndarray) else np.arange(n + 1, dtype=np.int64) * per
         _pool.run(_checked_run, n, work, kernel, args, c.flat, starts, c.magnitude, c.inf, c.nan)

@@ -60,18 +60,18 @@ def _checked_run(kernel, args, bits, starts, magnitude, inf, nan, r0, r1):
 
 
 @njit(cache=_CACHE, nogil=True)
-def _k2_2d_omit(x, y, op, div, bits, starts, magnitude, inf, nan, r0, r1):
+def _k2_2d_omit(x, y, op, div, nan, r0, r1):
     """nan_policy="omit"'s 2x2 max (min) itself, in one pass at the cost of "propagate": the
     NaN-skipping select (``_over_skip``) gives the exact omitting result with or without a
     NaN, so ``nan`` stays False and the driver takes it as it is (a check on this most
-    memory-bound pool cost 15-22%). ``bits`` .. ``inf``: _checked_run's, unused."""
+    memory-bound pool cost 15-22%)."""
     minimum = op == MIN
     for r in range(r0, r1):
         _k2_2d_skip_row(x, y, minimum, r)
 
 
 @njit(cache=_CACHE, nogil=True)
-def _k2_3d_omit(x, y, op, div, bits, starts, magnitude, inf, nan, r0, r1):
+def _k2_3d_omit(x, y, op, div, nan, r0, r1):
     """As _k2_2d_omit for 2x2x2 windows."""
     minimum = op == MIN
     for r in range(r0, r1):
@@ -79,11 +79,10 @@ def _k2_3d_omit(x, y, op, div, bits, starts, magnitude, inf, nan, r0, r1):
 
 
 @_noalias
-def _k2_2d_sum_checked(x, y, op, div, bits, starts, magnitude, inf, nan, r0, r1):
+def _k2_2d_sum_checked(x, y, op, div, nan, r0, r1):
     """_k2_2d_sum with the NaN check in its row loop (the row flags a NaN sum as it writes it:
     one compare per output, in registers, 1.01-1.05x the plain kernel on one thread; a no-alias
-    kernel cannot be passed to _checked_run: the two compile for different targets). ``bits``
-    .. ``inf``: _checked_run's, unused. (For the 2x2 max the same flag cost 1.21-1.39x and
+    kernel cannot be passed to _checked_run: the two compile for different targets). (For the 2x2 max the same flag cost 1.21-1.39x and
     _checked_run's scan 1.15-1.22x: the max skips NaN in its select instead, _k2_2d_omit. A
     one-pass NaN-skipping sum, as that, ran 3.4x: its select and count did not vectorize.)"""
     bad = False
@@ -94,7 +93,7 @@ def _k2_2d_sum_checked(x, y, op, div, bits, starts, magnitude, inf, nan, r0, r1)
 
 
 @_noalias
-def _k2_3d_sum_checked(x, y, op, div, bits, starts, magnitude, inf, nan, r0, r1):
+def _k2_3d_sum_checked(x, y, op, div, nan, r0, r1):
     """_k2_3d_sum with the NaN check in its row loop (see _k2_2d_sum_checked)."""
     bad = False
     for r in range(r0, r1):

@@ -73,7 +73,6 @@ from .._common import arg_dtype, identity
 from ._compile import _CACHE
 from ._k_rows import MAX, MIN, _better
 from ._plan import _tables, _widen
-from ._threadpool import _pool, _threads
 
 __all__ = ["fits", "running_max_forward"]
 
@@ -481,27 +480,10 @@ def running_max_forward(x, g: Geometry, *, minimum, with_arg):
     if not fits(g, x.shape[-1]):
         raise ValueError(f"running_max_forward: geometry {g} does not fit the running-max "
                          f"kernels (see fits)")
-    dtype = x.dtype
+    from ._dispatch import Call, _max_running      # the engine's own runner of this family
     xw = _widen(x)
-    (kd, kh, kw, sd, sh, sw, dd, dh, dw, pd, ph, pw), tb = _geo(g)
-    B = x.shape[0]
-    op = MIN if minimum else MAX
-    ident = identity(xw.dtype, minimum)
-    adt = arg_dtype(g.taps)
-    x4 = np.ascontiguousarray(xw).reshape((B,) + tuple(tb["in3"]))
-    y = np.empty((B,) + g.out_size + (1,), dtype=xw.dtype)
-    y4 = y.reshape((B,) + tuple(tb["out3"]))
-    OD, OH, OW = tb["out3"]
-    planes = B * OD
-    nchunk, C, Lb = running_plan(OH, OW, kh, kw, planes, _threads())
-    work = y.size
-    if with_arg:
-        arg = np.empty(y.shape, dtype=adt)
-        _pool.run(_running_arg_cf, planes * nchunk, work, x4, y4,
-                  arg.reshape((B,) + tuple(tb["out3"])), kh, kw, ph, pw, nchunk, C, Lb, op,
-                  ident)
-    else:
-        arg = None
-        _pool.run(_running_cf, planes * nchunk, work, x4, y4, kh, kw, ph, pw, nchunk, C, Lb,
-                  op, ident)
-    return y.astype(dtype, copy=False), arg
+    y = np.empty((x.shape[0],) + g.out_size + (1,), dtype=xw.dtype)
+    arg = np.empty(y.shape, dtype=arg_dtype(g.taps)) if with_arg else None
+    _max_running(Call(g, xw, y, arg, op=MIN if minimum else MAX, with_arg=with_arg,
+                      ident=identity(xw.dtype, minimum)))
+    return y.astype(x.dtype, copy=False), arg
