@@ -458,7 +458,8 @@ def test_written_chunks_are_zarrs_own_bytes(tmp_path, vol, zarr_format):
                                                            "checksum": False}
 
 
-@pytest.mark.parametrize("kill_after", [5, 20])            # inside levels 0+1; inside level 2
+# levels 0+1 (27 chunks of level 1) early and late; inside level 2 (12 chunks)
+@pytest.mark.parametrize("kill_after", [5, 20, 32])
 def test_killed_run_with_level0_copied_resumes_to_the_same_bytes(tmp_path, rng, kill_after):
     """Level 0 copied by level 1's tasks: a SIGKILLed run leaves some of both; the rerun
     rewrites none of them and ends with the bytes of an uninterrupted run."""
@@ -473,6 +474,11 @@ def test_killed_run_with_level0_copied_resumes_to_the_same_bytes(tmp_path, rng, 
     run_killed(tmp_path, src, dest, kill_after, **kw)       # counts level >= 1 chunk writes
     before = {k: v for k, v in chunk_files(dest).items() if not k.endswith(".partial")}
     assert any(k.startswith("0/") for k in before) and any(k.startswith("1/") for k in before)
+    if kill_after < 27:     # what a level-0 copy killed mid-write leaves (this kill: at times)
+        os.makedirs(os.path.join(dest, "0", "c", "0", "0"), exist_ok=True)
+        with open(os.path.join(dest, "0", "c", "0", "0", "0.0123456789abcdef.partial"),
+                  "wb") as f:
+            f.write(b"half a chunk")
     poolnd.pyramid(src, dest, **kw)
     after = chunk_files(dest)
     assert all(after[k] == v for k, v in before.items())        # same inode, same mtime
