@@ -19,13 +19,14 @@ from ..._geometry import Geometry
 from .._common import acc_dtype
 from ._k_check import (_checked_run, _k2_2d_omit, _k2_2d_sum_checked, _k2_3d_omit,
                        _k2_3d_sum_checked)
-from ._k_last import _avg_cl, _back_cl, _best_cl
+from ._k_last import _avg_cl, _avg_cl_checked, _back_cl, _best_cl
 from ._k_nd import _avg_nd, _back_nd, _best_nd
 from ._k_rows import SUM, _avg_cf, _back_cf, _best_arg_cf, _best_cf, _route_cf, _route_cl
 from ._k_running import _running_arg_cf, _running_cf, running_plan
 from ._k_running import fits as _running
 from ._k_small import (_k2_2d, _k2_2d_sum, _k2_3d, _k2_3d_sum, _k2_arg_2d, _k2_arg_3d,
-                       _k2_arg_cl, _k2_avg_back_cf, _k2_cl, _k2_2d_usum, _k2_3d_usum, _k3_avg_cf,
+                       _k2_arg_cl, _k2_avg_back_cf, _k2_cl, _k2_cl_omit, _k2_cl_sum,
+                       _k2_cl_sum_checked, _k2_2d_usum, _k2_3d_usum, _k3_avg_cf,
                        _k3_flat_cf, _k3_roll_cf)
 from ._k_tiles import _global_best_cf, _global_sum_cf, _tiles_arg_cf, _tiles_back_cf, _tiles_cf
 from ._plan import _counts3, _dummy, _global, _k2_fast, _k3_fast, _tables, _tiles
@@ -49,10 +50,12 @@ class NanCheck:
 
 
 # kernels with the check in their own loop (the no-alias sums, which cannot be passed to
-# _checked_run, and where the check costs 1-5% on one thread), or that need none: the 2x2 (x 2)
-# max and min skip NaN in their select (_k2_2d_omit)
-_CHECKED_TWINS = {_k2_2d: _k2_2d_omit, _k2_3d: _k2_3d_omit,
-                  _k2_2d_sum: _k2_2d_sum_checked, _k2_3d_sum: _k2_3d_sum_checked}
+# _checked_run; the channels-last averages, where a compare per output as it is written costs
+# less than the scan), or that need none: the 2x2 (x 2) max and min, channels-first or last,
+# skip NaN in their select (_k2_2d_omit)
+_CHECKED_TWINS = {_k2_2d: _k2_2d_omit, _k2_3d: _k2_3d_omit, _k2_cl: _k2_cl_omit,
+                  _k2_2d_sum: _k2_2d_sum_checked, _k2_3d_sum: _k2_3d_sum_checked,
+                  _k2_cl_sum: _k2_cl_sum_checked, _avg_cl: _avg_cl_checked}
 
 
 class Call:
@@ -315,7 +318,7 @@ def _avg_rows(c):
 
 
 def _avg_k2_cl(c):
-    c.launch(_k2_cl, c.rows, c.y.size, c.tb["out3"][2] * c.T, c.v(c.x, False), c.v(c.y), SUM,
+    c.launch(_k2_cl_sum, c.rows, c.y.size, c.tb["out3"][2] * c.T, c.v(c.x, False), c.v(c.y), SUM,
              c.div())
 
 

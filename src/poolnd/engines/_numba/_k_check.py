@@ -78,13 +78,24 @@ def _k2_3d_omit(x, y, op, div, nan, r0, r1):
         _k2_3d_skip_row(x, y, minimum, r)
 
 
+@njit(cache=_CACHE, inline="always")
+def _nan_in(flat, a, b, bad):
+    """``bad`` or'ed with whether ``flat[a:b]`` holds a NaN (unsigned indices: it vectorizes;
+    a float compare, as no-alias kernels cannot view floats as integers)."""
+    for i in range(numba.uint64(a), numba.uint64(b)):
+        bad |= flat[i] != flat[i]
+    return bad
+
+
 @_noalias
 def _k2_2d_sum_checked(x, y, op, div, nan, r0, r1):
     """_k2_2d_sum with the NaN check in its row loop (the row flags a NaN sum as it writes it:
-    one compare per output, in registers, 1.01-1.05x the plain kernel on one thread; a no-alias
-    kernel cannot be passed to _checked_run: the two compile for different targets). (For the 2x2 max the same flag cost 1.21-1.39x and
-    _checked_run's scan 1.15-1.22x: the max skips NaN in its select instead, _k2_2d_omit. A
-    one-pass NaN-skipping sum, as that, ran 3.4x: its select and count did not vectorize.)"""
+    one compare per output, in registers, 1.04x the plain kernel at two threads; the block scan
+    of _k2_3d_sum_checked cost 1.11-1.13x here). A no-alias kernel cannot be passed to
+    _checked_run: the two compile for different targets. (For the 2x2 max the in-row flag cost
+    1.21-1.39x and _checked_run's scan 1.15-1.22x: the max skips NaN in its select instead,
+    _k2_2d_omit. A one-pass NaN-skipping sum, as that, ran 3.4x: its select and count did not
+    vectorize.)"""
     bad = False
     for r in range(r0, r1):
         bad |= _k2_2d_sum_row(x, y, div, r)
@@ -94,9 +105,20 @@ def _k2_2d_sum_checked(x, y, op, div, nan, r0, r1):
 
 @_noalias
 def _k2_3d_sum_checked(x, y, op, div, nan, r0, r1):
-    """_k2_3d_sum with the NaN check in its row loop (see _k2_2d_sum_checked)."""
+    """_k2_3d_sum with the NaN check: the rows are written in blocks of about 4096 outputs,
+    and each block, still in L1, is scanned for a NaN by the kernel's next loop. The 2-d
+    kernel's in-row flag cost 1.6x here on one thread (1.27-1.33x at two threads: the eight
+    loads leave no room for it); this, 1.03-1.04x at two threads."""
+    OW = y.shape[3]
+    flat = y.reshape(-1)
+    per = 4096 // OW + 1
     bad = False
-    for r in range(r0, r1):
-        bad |= _k2_3d_sum_row(x, y, div, r)
+    rb = r0
+    while rb < r1:
+        re = rb + per if rb + per < r1 else r1
+        for r in range(rb, re):
+            _k2_3d_sum_row(x, y, div, r)
+        bad = _nan_in(flat, rb * OW, re * OW, bad)
+        rb = re
     if bad:
         nan[0] = True

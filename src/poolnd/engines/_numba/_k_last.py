@@ -49,13 +49,16 @@ def _best_cl(x, y, arg, geo, op, with_arg, ident, r0, r1):
                             _row_best(acc, x[n, zd, zh, zw], C, 1, op)
 
 
-@njit(cache=_CACHE, nogil=True)
-def _avg_cl(x, y, geo, cd, ch, cw, override, acc_proto, is_int, r0, r1):
+@njit(cache=_CACHE, inline="always")
+def _avg_cl_rows(x, y, geo, cd, ch, cw, override, acc_proto, is_int, r0, r1):
+    """The averages of rows r0 .. r1-1 -> whether one was NaN (one compare per output as it is
+    written: nan_policy="omit"'s check, dead code when unused)."""
     N, D, H, W, C = x.shape
     OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
     kd, kh, kw, sd, sh, sw = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5]
     dd, dh, dw, pd, ph, pw = geo[6], geo[7], geo[8], geo[9], geo[10], geo[11]
     acc = np.empty(C, dtype=acc_proto.dtype)
+    bad = False
     for r in range(r0, r1):
         n, od, oh = _split_row(r, OD, OH)
         for ow in range(OW):
@@ -78,7 +81,23 @@ def _avg_cl(x, y, geo, cd, ch, cw, override, acc_proto, is_int, r0, r1):
                 if is_int:
                     out[c] = _int_div(acc[c], d, is_int)
                 else:
-                    out[c] = acc[c] / d
+                    v = acc[c] / d
+                    bad |= v != v
+                    out[c] = v
+    return bad
+
+
+@njit(cache=_CACHE, nogil=True)
+def _avg_cl(x, y, geo, cd, ch, cw, override, acc_proto, is_int, r0, r1):
+    _avg_cl_rows(x, y, geo, cd, ch, cw, override, acc_proto, is_int, r0, r1)
+
+
+@njit(cache=_CACHE, nogil=True)
+def _avg_cl_checked(x, y, geo, cd, ch, cw, override, acc_proto, is_int, nan, r0, r1):
+    """_avg_cl with nan_policy="omit"'s NaN check in its division loop (_checked_run's scan of
+    the output cost 1.11-1.15x on the 3x3 stride-2 average of 32 channels)."""
+    if _avg_cl_rows(x, y, geo, cd, ch, cw, override, acc_proto, is_int, r0, r1):
+        nan[0] = True
 
 
 @njit(cache=_CACHE, nogil=True)

@@ -25,7 +25,7 @@ def _over(u, v, minimum):
 # The max and the sum rows are separate functions: one row function holding both loops behind
 # ``if op == SUM`` made the 2x2 max 1.25x slower on one thread (4.13 -> 3.32 ms for
 # 512x112x112 float32; the bool ``minimum`` of ``_over`` 3.16 ms; then, with the sum loop gone
-# from the function, 1.34 ms). Each sum row also says whether it wrote a NaN (one compare per
+# from the function, 1.34 ms). The 2x2 sum row also says whether it wrote a NaN (one compare per
 # output, in registers): nan_policy="omit"'s check (:mod:`._k_check`), dead code elsewhere.
 
 @njit(cache=_CACHE, inline="always")
@@ -128,7 +128,6 @@ def _k2_3d_sum_row(x, y, div, r):
     a1 = x[b, 2 * od, 2 * oh + 1]
     a2 = x[b, 2 * od + 1, 2 * oh]
     a3 = x[b, 2 * od + 1, 2 * oh + 1]
-    bad = False
     for q in range(OW):
         s = div[0] - div[0]
         s += a0[2 * q]
@@ -139,9 +138,7 @@ def _k2_3d_sum_row(x, y, div, r):
         s += a2[2 * q + 1]
         s += a3[2 * q]
         s += a3[2 * q + 1]
-        bad |= s != s
         yr[q] = s / div[0]
-    return bad
 
 
 @njit(cache=_CACHE, inline="always")
@@ -464,42 +461,84 @@ def _k3_avg_cf(x, y, geo, wtab, ch, cw, override, r0, r1):
             out[q] = t / (override if override != 0 else ch[oh] * cw[q])
 
 
-@njit(cache=_CACHE, nogil=True)
-def _k2_cl(x, y, op, div, r0, r1):
-    """Channels-last 2x2 windows over H, W (stride 2, no padding; depth, if any, untouched:
-    kernel 1, stride 1) for rows r0 .. r1-1 of N*OD*OH: max/min, or the average (op SUM)
-    divided by ``div``; vectorized over C. Each output row reads its two input rows as flat
-    ``W*C`` vectors (one view per output column, not five: views cost more than a 64-channel
-    loop)."""
+# Channels-last 2x2 windows over H, W (stride 2, no padding; depth, if any, untouched: kernel
+# 1, stride 1), for rows r0 .. r1-1 of N*OD*OH, vectorized over C. Each output row reads its
+# two input rows as flat ``W*C`` vectors (one view per output column, not five: views cost more
+# than a 64-channel loop). The max (min) and the average are separate kernels, as the
+# channels-first ones: one kernel holding both loops behind ``if op == SUM`` ran the max
+# 1.2x slower.
+
+@njit(cache=_CACHE, inline="always")
+def _k2_cl_views(x, y, r):
     OD, OH, OW, C = y.shape[1], y.shape[2], y.shape[3], y.shape[4]
     W = x.shape[3]
-    C2 = 2 * C
+    n, od, oh = _split_row(r, OD, OH)
+    return (x[n, od, 2 * oh].reshape(W * C), x[n, od, 2 * oh + 1].reshape(W * C),
+            y[n, od, oh].reshape(OW * C), OW, C)
+
+
+@njit(cache=_CACHE, nogil=True)
+def _k2_cl(x, y, op, div, r0, r1):
+    """Max/min (op MAX/MIN) of channels-last 2x2 windows (``div`` unused: the sums'
+    signature)."""
+    minimum = op == MIN
     for r in range(r0, r1):
-        n, od, oh = _split_row(r, OD, OH)
-        top = x[n, od, 2 * oh].reshape(W * C)
-        bot = x[n, od, 2 * oh + 1].reshape(W * C)
-        out = y[n, od, oh].reshape(OW * C)
+        top, bot, out, OW, C = _k2_cl_views(x, y, r)
         for ow in range(OW):
-            t = top[ow * C2:]
-            u = bot[ow * C2:]
-            o = out[ow * C:]
-            if op == SUM:
-                for c in range(C):
-                    s = div[0] - div[0]
-                    s += t[c]
-                    s += t[C + c]
-                    s += u[c]
-                    s += u[C + c]
-                    o[c] = s / div[0]
-            else:
-                for c in range(C):
-                    bv = t[c]
-                    v = t[C + c]
-                    bv = v if _better(v, bv, op) else bv
-                    v = u[c]
-                    bv = v if _better(v, bv, op) else bv
-                    v = u[C + c]
-                    o[c] = v if _better(v, bv, op) else bv
+            t, u, o = top[2 * C * ow:], bot[2 * C * ow:], out[C * ow:]
+            for c in range(C):
+                v = _over(t[C + c], t[c], minimum)
+                v = _over(u[c], v, minimum)
+                o[c] = _over(u[C + c], v, minimum)
+
+
+@njit(cache=_CACHE, nogil=True)
+def _k2_cl_omit(x, y, op, div, nan, r0, r1):
+    """nan_policy="omit"'s channels-last 2x2 max (min) in one pass, as _k2_2d_omit: the
+    NaN-skipping select gives the exact omitting result with or without a NaN (``nan`` stays
+    False)."""
+    minimum = op == MIN
+    for r in range(r0, r1):
+        top, bot, out, OW, C = _k2_cl_views(x, y, r)
+        for ow in range(OW):
+            t, u, o = top[2 * C * ow:], bot[2 * C * ow:], out[C * ow:]
+            for c in range(C):
+                v = _over_skip(t[C + c], t[c], minimum)
+                v = _over_skip(u[c], v, minimum)
+                o[c] = _over_skip(u[C + c], v, minimum)
+
+
+@njit(cache=_CACHE, inline="always")
+def _k2_cl_sum_rows(x, y, div, r0, r1):
+    """The channels-last 2x2 average (the sum over ``div``) of rows r0 .. r1-1 -> whether one
+    was NaN (one compare per output, in registers; dead code when unused)."""
+    bad = False
+    for r in range(r0, r1):
+        top, bot, out, OW, C = _k2_cl_views(x, y, r)
+        for ow in range(OW):
+            t, u, o = top[2 * C * ow:], bot[2 * C * ow:], out[C * ow:]
+            for c in range(C):
+                s = div[0] - div[0]
+                s += t[c]
+                s += t[C + c]
+                s += u[c]
+                s += u[C + c]
+                bad |= s != s
+                o[c] = s / div[0]
+    return bad
+
+
+@njit(cache=_CACHE, nogil=True)
+def _k2_cl_sum(x, y, op, div, r0, r1):
+    """The channels-last 2x2 average (``op`` is SUM)."""
+    _k2_cl_sum_rows(x, y, div, r0, r1)
+
+
+@njit(cache=_CACHE, nogil=True)
+def _k2_cl_sum_checked(x, y, op, div, nan, r0, r1):
+    """_k2_cl_sum with nan_policy="omit"'s NaN check in its channel loop."""
+    if _k2_cl_sum_rows(x, y, div, r0, r1):
+        nan[0] = True
 
 
 @njit(cache=_CACHE, nogil=True)
