@@ -137,21 +137,35 @@ def rank(rng):
                     if out[0] != out[1]:
                         failures += 1
                         print("MISMATCH rank", k, kern, stride, pad, layout, dtype, mode, policy)
-    # unsigned image means on narrow lanes (2x2, 2x2x2; power-of-two divisors), at the dtype's
-    # extremes, truncated and half to even, against the reference engine
-    for k, shape in ((2, (2, 3, 6, 8)), (3, (2, 3, 4, 6, 8))):
+    # integer data over non-overlapping boxes (_k_ints, rows first): unsigned means on narrow
+    # lanes (power-of-two divisors), at the dtype's extremes, truncated and half to even, and
+    # maxes and mins of every integer width, against the reference engine; boxes of 2x2, 2x2x2,
+    # 4x4 (kw 2, 4: literal strides), 1-d (no rows to combine), 3 (generic columns), with a
+    # ragged edge the boxes leave out
+    boxes = ((2, 2, (2, 3, 6, 8)), (3, 2, (2, 3, 4, 6, 8)), (2, 4, (2, 3, 9, 13)),
+             (1, 4, (2, 3, 13)), (2, (1, 3), (2, 3, 5, 7)), (3, (2, 1, 4), (2, 1, 4, 3, 9)))
+    for k, kern, shape in boxes:
         for dtype in ("uint8", "uint16"):
             top = np.iinfo(dtype).max
             x = rng.integers(0, top, size=shape, endpoint=True).astype(dtype)
             x[0, 0] = top
             for rounding in ("trunc", "nearest"):
                 for override in (None, 1, 2, 8, 3):
-                    got, want = (poolnd.pool(x, "avg", 2, spatial_dims=k, rounding=rounding,
+                    got, want = (poolnd.pool(x, "avg", kern, spatial_dims=k, rounding=rounding,
                                              divisor_override=override, engine=e)
                                  for e in ("numba", "reference"))
                     if got.dtype != want.dtype or not np.array_equal(got, want):
                         failures += 1
-                        print("MISMATCH unsigned mean", k, dtype, rounding, override)
+                        print("MISMATCH unsigned mean", k, kern, dtype, rounding, override)
+        for dtype in ("uint8", "int8", "uint16", "int32", "uint64", "int64"):
+            info = np.iinfo(dtype)
+            x = rng.integers(info.min, info.max, size=shape, endpoint=True, dtype=dtype)
+            for mode in ("max", "min"):
+                got, want = (poolnd.pool(x, mode, kern, spatial_dims=k, engine=e)
+                             for e in ("numba", "reference"))
+                if got.dtype != want.dtype or not np.array_equal(got, want):
+                    failures += 1
+                    print("MISMATCH integer boxes", k, kern, dtype, mode)
     # nan_policy="omit": every forward kernel with the NaN check fused in (_checked_run and the
     # no-alias twins), without a NaN (must equal "propagate" bit for bit) and with one
     extra = [((8, 3, 6, 8), (2, 3, 2, 1, 1, False, None)),      # 3x3 on whole planes (flat)

@@ -6,7 +6,8 @@ forward, average/sum forward, backward) of ``(family, when, run)`` rows read top
 kernels live by family, each family in one file: ``_k_rows`` (the generic channels-first rows
 and the row primitives every family shares), ``_k_small`` (the literal 2x2, 2x2x2 and 3x3
 windows), ``_k_running`` (stride-1 windows of any size, van Herk / Gil-Werman), ``_k_tiles``
-(non-overlapping tiles, global windows), ``_k_last`` (channels-last), ``_k_nd`` (four and more
+(non-overlapping tiles, global windows), ``_k_ints`` (integer image data over non-overlapping
+boxes, rows first), ``_k_last`` (channels-last), ``_k_nd`` (four and more
 dims), ``_k_boxes`` (box windows, index scatter/gather), ``_k_check`` (the NaN check fused into
 any forward kernel) and ``_rank`` (median, mode, NaN-skipping max/min, with its own table).
 ``_plan`` turns a geometry into the tables the kernels read and the predicates the dispatch
@@ -29,6 +30,7 @@ accumulation dtype (float32 for float16/float32 data), starting from 0, in row-m
 whatever the path, so a window's sum does not depend on the array's size or on which kernel ran
 (a chunked call equals the whole one bit for bit). A zero in that dtype is written
 ``div[0] - div[0]``: ``div[0] * 0`` would be typed float64 (float32 times an int literal).
+Integer sums are exact in any order, so ``_k_ints`` adds a box's rows first.
 
 Ties and NaN as in the reference engine: the running best is replaced when ``v > best`` (``<``
 for min) or ``v != v``; the first of tied maxima wins, the last NaN wins. The select is written

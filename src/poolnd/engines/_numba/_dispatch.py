@@ -19,6 +19,7 @@ from ..._geometry import Geometry
 from .._common import acc_dtype
 from ._k_check import (_checked_run, _k2_2d_omit, _k2_2d_sum_checked, _k2_3d_omit,
                        _k2_3d_sum_checked)
+from ._k_ints import _boxes_int_best, _boxes_umean
 from ._k_last import _avg_cl, _avg_cl_checked, _back_cl, _best_cl
 from ._k_nd import _avg_nd, _back_nd, _best_nd
 from ._k_rows import SUM, _avg_cf, _back_cf, _best_arg_cf, _best_cf, _route_cf, _route_cl
@@ -26,10 +27,9 @@ from ._k_running import _running_arg_cf, _running_cf, running_plan
 from ._k_running import fits as _running
 from ._k_small import (_k2_2d, _k2_2d_sum, _k2_3d, _k2_3d_sum, _k2_arg_2d, _k2_arg_3d,
                        _k2_arg_cl, _k2_avg_back_cf, _k2_cl, _k2_cl_omit, _k2_cl_sum,
-                       _k2_cl_sum_checked, _k2_2d_usum, _k2_3d_usum, _k3_avg_cf,
-                       _k3_flat_cf, _k3_roll_cf)
+                       _k2_cl_sum_checked, _k3_avg_cf, _k3_flat_cf, _k3_roll_cf)
 from ._k_tiles import _global_best_cf, _global_sum_cf, _tiles_arg_cf, _tiles_back_cf, _tiles_cf
-from ._plan import _counts3, _dummy, _global, _k2_fast, _k3_fast, _tables, _tiles
+from ._plan import _boxes, _counts3, _dummy, _global, _k2_fast, _k3_fast, _tables, _tiles
 from ._threadpool import _pool, _threads
 
 
@@ -179,6 +179,16 @@ def _max_running(c):
                  c.v(c.x, False), c.v(c.y), kh, kw, ph, pw, nchunk, C, Lb, c.op, c.ident)
 
 
+def _int_boxes(c) -> bool:
+    """Integer data over non-overlapping boxes, values only: :mod:`._k_ints`."""
+    return _cf(c) and not c.with_arg and c.x.dtype.kind in "iu" and _boxes(c.g)
+
+
+def _max_boxes_int(c):
+    kd, kh, kw = (int(v) for v in c.geo[:3])
+    _pool.run(_boxes_int_best, c.rows, c.x.size, c.v(c.x, False), c.v(c.y), kd, kh, kw, c.op)
+
+
 def _max_tiles(c):
     OD, OH, OW = c.tb["out3"]
     c.launch(_tiles_cf, c.B * OD, c.x.size, OH * OW, c.v(c.x, False), c.v(c.y), int(c.geo[1]),
@@ -243,6 +253,7 @@ def _cf(c):
 MAX_FORWARD = (
     ("global", lambda c: c.T == 1 and _global(c.g), _max_global),
     ("n-d", lambda c: c.g.ndim > 3, _max_nd),
+    ("integer boxes", _int_boxes, _max_boxes_int),
     ("2x2 indices", lambda c: _cf(c) and c.k2 and c.with_arg, _max_k2_arg),
     ("2x2", lambda c: _cf(c) and c.k2, _max_k2),
     ("tiles indices", lambda c: _cf(c) and c.with_arg and _tiles(c.g), _max_tiles_arg),
@@ -284,17 +295,20 @@ def _avg_k2(c):
 
 
 def _unsigned_shift(c) -> bool:
-    """Whether the 2x2 (x 2) mean runs on the narrow unsigned kernels: uint8 or uint16 data
-    over a power-of-two divisor (the taps, or the override)."""
+    """Whether a box mean runs on the narrow unsigned kernel: uint8 or uint16 data over a
+    power-of-two divisor (the taps, or the override), with a box whose sum fits the narrow
+    accumulator (uint16, uint32)."""
     d = c.override or c.g.taps
-    return (c.x.dtype.kind == "u" and c.x.dtype.itemsize <= 2 and d > 0 and d & (d - 1) == 0)
+    return (c.x.dtype.kind == "u" and c.x.dtype.itemsize <= 2 and d > 0 and d & (d - 1) == 0
+            and c.g.taps <= (257 if c.x.dtype.itemsize == 1 else 65537))
 
 
-def _avg_k2_unsigned(c):
+def _avg_boxes_unsigned(c):
     d = c.override or c.g.taps
+    kd, kh, kw = (int(v) for v in c.geo[:3])
     acc = np.zeros(1, dtype=np.uint16 if c.x.dtype.itemsize == 1 else np.uint32)
-    _pool.run(_k2_2d_usum if c.k2 == 1 else _k2_3d_usum, c.rows, c.y.size, c.v(c.x, False),
-              c.v(c.y), acc, int(d).bit_length() - 1, c.is_int == 2)
+    _pool.run(_boxes_umean, c.rows, c.x.size, c.v(c.x, False), c.v(c.y), kd, kh, kw, acc,
+              int(d).bit_length() - 1, c.is_int == 2)
 
 
 def _avg_tiles(c):
@@ -335,7 +349,7 @@ AVG_FORWARD = (
     ("global", lambda c: c.T == 1 and _global(c.g) and not c.is_int, _avg_global),
     ("n-d", lambda c: c.g.ndim > 3, _avg_nd_run),
     ("2x2", lambda c: _cf(c) and c.k2 and not c.is_int, _avg_k2),
-    ("2x2 unsigned", lambda c: _cf(c) and c.k2 and _unsigned_shift(c), _avg_k2_unsigned),
+    ("unsigned boxes", lambda c: _int_boxes(c) and _unsigned_shift(c), _avg_boxes_unsigned),
     ("tiles", lambda c: _cf(c) and _tiles(c.g) and not c.is_int, _avg_tiles),
     ("3x3", lambda c: _cf(c) and _k3_fast(c.g) and not c.is_int, _avg_k3),
     ("rows", _cf, _avg_rows),

@@ -141,58 +141,6 @@ def _k2_3d_sum_row(x, y, div, r):
         yr[q] = s / div[0]
 
 
-@njit(cache=_CACHE, inline="always")
-def _shift_div(s, k, nearest, t):
-    """Unsigned ``s`` over ``2**k``: truncated (``s >> k``) or rounded half to even, in the
-    accumulator type ``t`` (the bits of ``_int_div``, without a division)."""
-    q = t(s >> k)
-    if nearest and k > 0:
-        rem = t(s - t(q << k))
-        half = t(t(1) << (k - 1))
-        q = t(q + t((rem > half) | ((rem == half) & (t(q & t(1)) == t(1)))))
-    return q
-
-
-@njit(cache=_CACHE, nogil=True)
-def _k2_2d_usum(x, y, acc, k, nearest, r0, r1):
-    """The 2x2 mean of unsigned integers (uint8, uint16: images) over a power-of-two divisor
-    ``2**k``: the four values summed in ``acc``'s narrow dtype (uint16 for uint8, uint32 for
-    uint16: exact), then shifted, truncating or half to even. Every step is cast back to that
-    dtype (Numba would widen each to int64), so the loop runs on narrow vector lanes: the
-    generic rows' int64 sum and division ran 7.7x tinybrain's time on uint8."""
-    t = acc.dtype.type
-    OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
-    for r in range(r0, r1):
-        b, od, oh = _split_row(r, OD, OH)
-        yr = y[b, od, oh]
-        a0 = x[b, od, 2 * oh]
-        a1 = x[b, od, 2 * oh + 1]
-        for q in range(OW):
-            s = t(t(a0[2 * q]) + t(a0[2 * q + 1]))
-            s = t(s + t(t(a1[2 * q]) + t(a1[2 * q + 1])))
-            yr[q] = _shift_div(s, k, nearest, t)
-
-
-@njit(cache=_CACHE, nogil=True)
-def _k2_3d_usum(x, y, acc, k, nearest, r0, r1):
-    """As _k2_2d_usum for 2x2x2 windows (volumes)."""
-    t = acc.dtype.type
-    OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
-    for r in range(r0, r1):
-        b, od, oh = _split_row(r, OD, OH)
-        yr = y[b, od, oh]
-        a0 = x[b, 2 * od, 2 * oh]
-        a1 = x[b, 2 * od, 2 * oh + 1]
-        a2 = x[b, 2 * od + 1, 2 * oh]
-        a3 = x[b, 2 * od + 1, 2 * oh + 1]
-        for q in range(OW):
-            s = t(t(a0[2 * q]) + t(a0[2 * q + 1]))
-            s = t(s + t(t(a1[2 * q]) + t(a1[2 * q + 1])))
-            s = t(s + t(t(a2[2 * q]) + t(a2[2 * q + 1])))
-            s = t(s + t(t(a3[2 * q]) + t(a3[2 * q + 1])))
-            yr[q] = _shift_div(s, k, nearest, t)
-
-
 @njit(cache=_CACHE, nogil=True)
 def _k2_2d(x, y, op, div, r0, r1):
     """Max/min (op MAX/MIN) of 2x2 windows with stride 2, output rows r0 .. r1-1 (``div``

@@ -73,6 +73,19 @@ def _tiles(g: Geometry) -> bool:
     return g._cache["tiles"]
 
 
+def _boxes(g: Geometry) -> bool:
+    """Whether the 3-d view is non-overlapping kd x kh x kw boxes of more than one tap
+    (stride = kernel, no padding or dilation, every window inside): :mod:`._k_ints`."""
+    if "boxes" not in g._cache:
+        tb = _tables(g)
+        kd, kh, kw, sd, sh, sw, dd, dh, dw, pd, ph, pw = (int(v) for v in tb["geo"])
+        inside = all(o * k <= n for o, k, n in zip(tb["out3"], (kd, kh, kw), tb["in3"]))
+        g._cache["boxes"] = (kd == sd and kh == sh and kw == sw and dd == dh == dw == 1
+                             and pd == ph == pw == 0 and inside and kd * kh * kw > 1
+                             and not any(g.pad_after))
+    return g._cache["boxes"]
+
+
 def _global(g: Geometry) -> bool:
     """Whether every window is its whole plane: one output per dim, kernel = input size, no
     padding or dilation (global pools, adaptive pools to size 1)."""
