@@ -6,12 +6,53 @@ import numpy as np
 from numba import njit
 
 from ._compile import _CACHE
-from ._k_rows import _first_in, _int_div, _row_best, _row_best_arg, _row_sum, _split_row
+from ._k_rows import MAX, _first_in, _int_div, _row_sum, _split_row
 
 
 # ----------------------------------------------------------------------------------------------
 # channels-last: x (N, D, H, W, C), outputs (N, OD, OH, OW, C); vectorized over C
 # ----------------------------------------------------------------------------------------------
+
+# The max (min): each output row (n, od, oh) is one flat ``OW*C`` vector, and so is each input
+# row a tap row reads (one view per tap row; the taps of each output column are slices of it),
+# with the select written out per ``op`` and inlined. Taps still run in row-major order for each
+# output, so ties and NaN are as every other kernel's. One thread, against the per-output loop
+# over ``x[n, zd, zh, zw]`` views with the generic ``_row_best``: 0.60-0.80x the time on values,
+# 0.63-0.71x with indices (3x3 s2 and s1, 8x8 tiles; 64 and 192 channels). The average keeps its
+# per-output accumulator and its out-of-line ``_row_sum``: on the flat row accumulator it ran
+# 1.4x (out-of-line) and 2.4x (inlined) slower.
+
+@njit(cache=_CACHE, inline="always")
+def _cl_best_into(o, src, C, op):
+    if op == MAX:
+        for c in range(C):
+            v = src[c]
+            b = o[c]
+            o[c] = v if (v > b) | (v != v) else b
+    else:
+        for c in range(C):
+            v = src[c]
+            b = o[c]
+            o[c] = v if (v < b) | (v != v) else b
+
+
+@njit(cache=_CACHE, inline="always")
+def _cl_best_arg_into(o, a, src, C, op, t):
+    if op == MAX:
+        for c in range(C):
+            v = src[c]
+            b = o[c]
+            take = (v > b) | (v != v)
+            o[c] = v if take else b
+            a[c] = t if take else a[c]
+    else:
+        for c in range(C):
+            v = src[c]
+            b = o[c]
+            take = (v < b) | (v != v)
+            o[c] = v if take else b
+            a[c] = t if take else a[c]
+
 
 @njit(cache=_CACHE, nogil=True)
 def _best_cl(x, y, arg, geo, op, with_arg, ident, r0, r1):
@@ -21,32 +62,36 @@ def _best_cl(x, y, arg, geo, op, with_arg, ident, r0, r1):
     dd, dh, dw, pd, ph, pw = geo[6], geo[7], geo[8], geo[9], geo[10], geo[11]
     for r in range(r0, r1):
         n, od, oh = _split_row(r, OD, OH)
-        fi = _first_in(od, sd, pd, dd, kd, D)
-        fj = _first_in(oh, sh, ph, dh, kh, H)
-        for ow in range(OW):
-            acc = y[n, od, oh, ow]
-            acc[:] = ident
-            if with_arg:
+        out = y[n, od, oh].reshape(OW * C)
+        out[:] = ident
+        ar = arg[n, od, oh].reshape(OW * C) if with_arg else arg[0, 0, 0].reshape(-1)
+        if with_arg:
+            fi = _first_in(od, sd, pd, dd, kd, D)
+            fj = _first_in(oh, sh, ph, dh, kh, H)
+            for ow in range(OW):
                 fl = _first_in(ow, sw, pw, dw, kw, W)
-                first = (fi * kh + fj) * kw + fl if (fi >= 0 and fj >= 0 and fl >= 0) else -1
-                arg[n, od, oh, ow][:] = first
-            for i in range(kd):
-                zd = od * sd - pd + i * dd
-                if zd < 0 or zd >= D:
+                ar[ow * C:(ow + 1) * C] = ((fi * kh + fj) * kw + fl
+                                           if (fi >= 0 and fj >= 0 and fl >= 0) else -1)
+        for i in range(kd):
+            zd = od * sd - pd + i * dd
+            if zd < 0 or zd >= D:
+                continue
+            for j in range(kh):
+                zh = oh * sh - ph + j * dh
+                if zh < 0 or zh >= H:
                     continue
-                for j in range(kh):
-                    zh = oh * sh - ph + j * dh
-                    if zh < 0 or zh >= H:
-                        continue
+                row = x[n, zd, zh].reshape(W * C)
+                for ow in range(OW):
+                    o = out[ow * C:]
                     for l in range(kw):
                         zw = ow * sw - pw + l * dw
                         if zw < 0 or zw >= W:
                             continue
                         if with_arg:
-                            _row_best_arg(acc, arg[n, od, oh, ow], x[n, zd, zh, zw], C, 1, op,
-                                          (i * kh + j) * kw + l)
+                            _cl_best_arg_into(o, ar[ow * C:], row[zw * C:], C, op,
+                                              (i * kh + j) * kw + l)
                         else:
-                            _row_best(acc, x[n, zd, zh, zw], C, 1, op)
+                            _cl_best_into(o, row[zw * C:], C, op)
 
 
 @njit(cache=_CACHE, inline="always")
