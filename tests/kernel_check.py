@@ -21,7 +21,8 @@ CASES = [  # (spatial_dims, kernel, stride, padding, dilation, ceil_mode, layout
     (4, 2, 1, ((1, 0), (0, 1), (1, 1), (0, 0)), (1, 2, 1, 1), False, None),   # general N-d
     (2, (2, 3), (2, 3), 0, 1, False, None),        # non-overlapping tiles
     (2, (5, 3), 1, (2, 1), 1, False, None),        # stride 1: running max (van Herk)
-    (2, 3, 1, 1, 1, False, None),                  # 3x3 stride 1: rolling rows
+    (2, 3, 1, 1, 1, False, None),                  # 3x3 stride 1: rolling rows, planes
+    (3, (2, 3, 2), 1, (1, 1, 0), (1, 2, 1), False, None),   # stride-1 planes, 3-d, dilated
     (2, (6, 7), 1, 0, 1, False, None),             # global: one window per plane
     (3, (4, 5, 6), 1, 0, 1, False, None),
     (2, (300, 2), 1, ((149, 150), (0, 0)), 1, False, None),       # kernel mostly padding

@@ -20,6 +20,7 @@ from .._common import acc_dtype
 from ._k_check import (_checked_run, _k2_2d_omit, _k2_2d_sum_checked, _k2_3d_omit,
                        _k2_3d_sum_checked)
 from ._k_ints import _boxes_int_best, _boxes_umean
+from ._k_planes import PLANE_LIMIT, _plane_sum_cf
 from ._k_last import _avg_cl, _avg_cl_checked, _back_cl, _best_cl
 from ._k_nd import _avg_nd, _back_nd, _best_nd
 from ._k_rows import SUM, _avg_cf, _back_cf, _best_arg_cf, _best_cf, _route_cf, _route_cl
@@ -324,6 +325,22 @@ def _avg_k3(c):
              c.tb["wtab"], ch, cw, acc.type(c.override))
 
 
+def _stride1_planes(c) -> bool:
+    """A channels-first stride-1 window whose zero-padded plane fits ``PLANE_LIMIT``."""
+    if not _cf(c) or any(int(v) != 1 for v in c.geo[3:6]):
+        return False
+    (OD, OH, OW), (kd, kh, kw), dil = c.tb["out3"], c.geo[:3], c.geo[6:9]
+    return math.prod(o + (k - 1) * d for o, k, d in zip((OD, OH, OW), (kd, kh, kw), dil)) \
+        <= PLANE_LIMIT
+
+
+def _avg_planes(c):
+    acc = acc_dtype(c.x.dtype)
+    cd, ch, cw = _counts3(c.g, c.count_include_pad, acc)
+    c.launch(_plane_sum_cf, c.B, c.y.size, math.prod(c.tb["out3"]), c.v(c.x, False), c.v(c.y),
+             c.geo, cd, ch, cw, acc.type(c.override), np.zeros(1, dtype=acc), c.is_int)
+
+
 def _avg_rows(c):
     acc = acc_dtype(c.x.dtype)
     cd, ch, cw = _counts3(c.g, c.count_include_pad, acc)
@@ -351,6 +368,7 @@ AVG_FORWARD = (
     ("2x2", lambda c: _cf(c) and c.k2 and not c.is_int, _avg_k2),
     ("unsigned boxes", lambda c: _int_boxes(c) and _unsigned_shift(c), _avg_boxes_unsigned),
     ("tiles", lambda c: _cf(c) and _tiles(c.g) and not c.is_int, _avg_tiles),
+    ("stride-1 planes", _stride1_planes, _avg_planes),
     ("3x3", lambda c: _cf(c) and _k3_fast(c.g) and not c.is_int, _avg_k3),
     ("rows", _cf, _avg_rows),
     ("last 2x2", lambda c: c.k2 == 1 and not c.is_int, _avg_k2_cl),
