@@ -441,8 +441,11 @@ class _Identity:
     """The codec of uncompressed chunks."""
 
     @staticmethod
-    def decode(data):
-        return data
+    def decode(data, out=None):
+        if out is None:
+            return data
+        np.copyto(np.frombuffer(out, np.uint8), np.frombuffer(data, np.uint8))
+        return out
 
     @staticmethod
     def encode(data):
@@ -501,6 +504,7 @@ class _Chunks:
         if self.codec is not None:
             store = arr.store_path.store
             self.root = os.path.join(str(store.root), arr.store_path.path)
+        self._dirs: set[str] = set()     # folders this instance made (or found) for put
 
     def region(self, idx) -> tuple[slice, ...]:
         return tuple(slice(i * c, min((i + 1) * c, s))
@@ -518,26 +522,32 @@ class _Chunks:
 
     def put(self, idx, data) -> None:
         path = self.path(idx)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+        folder = os.path.dirname(path)
+        if folder not in self._dirs:
+            os.makedirs(folder, exist_ok=True)
+            self._dirs.add(folder)
         tmp = f"{path}.{uuid.uuid4().hex}.partial"
         with open(tmp, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
 
-    def read(self, region, mirror: _Chunks | None = None) -> np.ndarray:
+    def read(self, region, mirror: _Chunks | None = None, mirror_has=True) -> np.ndarray:
         """The values in ``region`` (a tuple of slices). With ``mirror`` (DEST's level 0 when
         it stores chunks exactly as this source does, ``_copies``), each chunk is the mirror's
-        where the mirror has it, else this array's stored bytes, first written to the mirror
-        as they are: level 0 copied and level 1's input decoded from one read of each chunk."""
+        where the mirror has it (looked for only if ``mirror_has``: a resumed level 0), else
+        this array's stored bytes, first written to the mirror as they are: level 0 copied
+        and level 1's input decoded from one read of each chunk. Each chunk is decoded into
+        one reused buffer, then copied into the block."""
         if self.codec is None:
             return np.asarray(self.arr[region])
         out = np.empty(tuple(r.stop - r.start for r in region), self.dtype)
+        buf = np.empty(self.chunks, self.dtype)
         ranges = [range(r.start // c, -(-r.stop // c)) for r, c in zip(region, self.chunks)]
         for idx in itertools.product(*ranges):
             part = [(max(i * c, r.start), min((i + 1) * c, r.stop))
                     for i, c, r in zip(idx, self.chunks, region)]
             dst = tuple(slice(a - r.start, b - r.start) for (a, b), r in zip(part, region))
-            data = None if mirror is None else mirror.stored(idx)
+            data = mirror.stored(idx) if mirror is not None and mirror_has else None
             if data is None:
                 data = self.stored(idx)
                 if mirror is not None:
@@ -550,9 +560,9 @@ class _Chunks:
             if data is None:
                 out[dst] = self.fill
                 continue
-            chunk = np.frombuffer(self.codec.decode(data), self.dtype).reshape(self.chunks)
-            out[dst] = chunk[tuple(slice(a - i * c, b - i * c)
-                                   for (a, b), i, c in zip(part, idx, self.chunks))]
+            self.codec.decode(data, out=buf)
+            out[dst] = buf[tuple(slice(a - i * c, b - i * c)
+                                 for (a, b), i, c in zip(part, idx, self.chunks))]
         return out
 
     def write(self, block, region) -> None:
@@ -576,10 +586,10 @@ class _Chunks:
 TASK_BYTES = 64 << 20
 
 
-def _read(arr, region, mirror=None) -> np.ndarray:
+def _read(arr, region, mirror=None, mirror_has=True) -> np.ndarray:
     if isinstance(arr, _Npy):
         return arr[region]
-    return _Chunks(arr).read(region, None if mirror is None else _Chunks(mirror))
+    return _Chunks(arr).read(region, None if mirror is None else _Chunks(mirror), mirror_has)
 
 
 def _pool_args(p: Plan) -> dict:
@@ -590,13 +600,15 @@ def _pool_args(p: Plan) -> dict:
                 layout=p.layout, rounding=p.rounding, **kw)
 
 
-def _level_task(prev, target, idxs, factors, pool_args, level0=None) -> None:
+def _level_task(prev, target, idxs, factors, pool_args, level0=None,
+                level0_resumed=True) -> None:
     """One task: the chunks ``idxs`` of ``target`` (level k): their bounding block of level
     k-1 (``prev``, as written; the source for level 0) read once, pooled in memory by
     ``poolnd.pool`` when ``factors`` is given (the block starts on a window boundary, so its
     windows are exactly the level's), and each chunk written whole by ``_write_block``. With
     ``level0`` (then ``prev`` is the source and ``target`` level 1), the block's level-0
-    chunks are copied there as stored on the way (``_Chunks.read``'s mirror)."""
+    chunks are copied there as stored on the way (``_Chunks.read``'s mirror; DEST's level 0
+    is looked at first only where ``level0_resumed``: the run resumes an unfinished DEST)."""
     import poolnd
     idxs = [tuple(int(i) for i in idx) for idx in idxs]   # an array in the graph: not walked
     t = _Chunks(target)
@@ -607,7 +619,7 @@ def _level_task(prev, target, idxs, factors, pool_args, level0=None) -> None:
         y = _read(prev, tuple(slice(a, b) for a, b in zip(lo, hi)))
     else:
         x = _read(prev, tuple(slice(a * f, min(b * f, s)) for a, b, f, s in
-                              zip(lo, hi, factors, prev.shape)), level0)
+                              zip(lo, hi, factors, prev.shape)), level0, level0_resumed)
         y = poolnd.pool(x, **pool_args)
     for idx in idxs:
         region = t.region(idx)
@@ -696,7 +708,7 @@ def _level_tasks(p: Plan, k: int, prev, target, slots: int,
         task = dask.delayed(_level_task, pure=False)
         factors = p.factors if k else None
         args = _pool_args(p)
-        tasks = [task(prev, target, np.array(idxs), factors, args, level0)
+        tasks = [task(prev, target, np.array(idxs), factors, args, level0, p.resume)
                  for idxs in blocks.values()]
     return tasks, len(missing), math.prod(grid), copy
 
