@@ -480,6 +480,34 @@ def test_killed_run_with_level0_copied_resumes_to_the_same_bytes(tmp_path, rng, 
     check_pyramid(dest, x, "avg", "zyx", (1, 2, 2), 3)
 
 
+@pytest.mark.parametrize("mode,dtype", [("avg", np.uint16), ("avg", np.float32),
+                                        ("max", np.int16), ("avg", np.uint8)])
+def test_blocks_of_whole_chunks_pooled_as_a_batch_of_chunks(tmp_path, rng, monkeypatch, mode,
+                                                            dtype):
+    """A task whose block is whole chunks (no edge cuts one) pools them as one batch, each
+    decoded in place (``_pool_by_chunks``): DEST has the bytes of a run that pools the block
+    as one array, level 0 copied as stored, a chunk the source never wrote included."""
+    x = (rng.random((32, 48, 64)) * 250).astype(dtype)
+    x[:8, :8, :8] = 0                                         # the source skips this chunk
+    zarr_source(tmp_path / "src.zarr", x, (8, 8, 8), 3)
+    src = str(tmp_path / "src.zarr")
+    os.makedirs(tmp_path / "batch")
+    os.makedirs(tmp_path / "block")
+    batch, block = str(tmp_path / "batch" / "o.zarr"), str(tmp_path / "block" / "o.zarr")
+    calls, real = [], _pyramid._Chunks.read_chunks
+
+    def counting(self, region, *a):
+        calls.append(region)
+        return real(self, region, *a)
+    monkeypatch.setattr(_pyramid._Chunks, "read_chunks", counting)
+    poolnd.pyramid(src, batch, mode=mode, progress=False)
+    assert len(calls) >= 8                     # levels 0+1 and 2 at least: every block whole
+    monkeypatch.setattr(_pyramid, "_pool_by_chunks", lambda *a: None)
+    poolnd.pyramid(src, block, mode=mode, progress=False)
+    assert tree_bytes(batch) == tree_bytes(block)
+    check_pyramid(batch, x, mode, "zyx", (2, 2, 2), 3)
+
+
 # ----------------------------------------------------------------------------------------------
 # existing DEST, refusals, bad arguments
 # ----------------------------------------------------------------------------------------------

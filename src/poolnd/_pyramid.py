@@ -531,13 +531,27 @@ class _Chunks:
             f.write(data)
         os.replace(tmp, path)
 
+    def _data(self, idx, mirror: _Chunks | None, mirror_has: bool) -> bytes | None:
+        """Chunk ``idx`` as stored (None: never written, all fill value). With ``mirror``
+        (DEST's level 0 when it stores chunks exactly as this source does, ``_copies``): the
+        mirror's where the mirror has it (looked for only if ``mirror_has``: a resumed level
+        0), else this array's, first written to the mirror as they are: level 0 copied and
+        level 1's input decoded from one read of each chunk."""
+        data = mirror.stored(idx) if mirror is not None and mirror_has else None
+        if data is None:
+            data = self.stored(idx)
+            if mirror is not None:
+                if data is None:         # never written here: all fill value
+                    own = mirror.region(idx)
+                    _write_block(np.full(tuple(r.stop - r.start for r in own), self.fill,
+                                         mirror.dtype), mirror.arr, own)
+                else:
+                    mirror.put(idx, data)
+        return data
+
     def read(self, region, mirror: _Chunks | None = None, mirror_has=True) -> np.ndarray:
-        """The values in ``region`` (a tuple of slices). With ``mirror`` (DEST's level 0 when
-        it stores chunks exactly as this source does, ``_copies``), each chunk is the mirror's
-        where the mirror has it (looked for only if ``mirror_has``: a resumed level 0), else
-        this array's stored bytes, first written to the mirror as they are: level 0 copied
-        and level 1's input decoded from one read of each chunk. Each chunk is decoded into
-        one reused buffer, then copied into the block."""
+        """The values in ``region`` (a tuple of slices), each chunk's bytes from ``_data``,
+        decoded into one reused buffer, then copied into the block."""
         if self.codec is None:
             return np.asarray(self.arr[region])
         out = np.empty(tuple(r.stop - r.start for r in region), self.dtype)
@@ -547,22 +561,31 @@ class _Chunks:
             part = [(max(i * c, r.start), min((i + 1) * c, r.stop))
                     for i, c, r in zip(idx, self.chunks, region)]
             dst = tuple(slice(a - r.start, b - r.start) for (a, b), r in zip(part, region))
-            data = mirror.stored(idx) if mirror is not None and mirror_has else None
-            if data is None:
-                data = self.stored(idx)
-                if mirror is not None:
-                    if data is None:         # never written here: all fill value
-                        own = mirror.region(idx)
-                        _write_block(np.full(tuple(r.stop - r.start for r in own), self.fill,
-                                             mirror.dtype), mirror.arr, own)
-                    else:
-                        mirror.put(idx, data)
+            data = self._data(idx, mirror, mirror_has)
             if data is None:
                 out[dst] = self.fill
                 continue
             self.codec.decode(data, out=buf)
             out[dst] = buf[tuple(slice(a - i * c, b - i * c)
                                  for (a, b), i, c in zip(part, idx, self.chunks))]
+        return out
+
+    def whole(self, region) -> bool:
+        """Whether ``region`` is whole chunks, none cut by the array's edge (``read_chunks``)."""
+        return self.codec is not None and all(
+            r.start % c == 0 and r.stop % c == 0 for r, c in zip(region, self.chunks))
+
+    def read_chunks(self, region, mirror: _Chunks | None = None, mirror_has=True) -> np.ndarray:
+        """The values in ``region`` (``whole``) chunk by chunk: an array of shape (chunks per
+        axis..., chunk shape...), each chunk decoded straight into its place (no copy)."""
+        grid = [range(r.start // c, r.stop // c) for r, c in zip(region, self.chunks)]
+        out = np.empty(tuple(len(g) for g in grid) + self.chunks, self.dtype)
+        for pos, idx in zip(np.ndindex(out.shape[:len(grid)]), itertools.product(*grid)):
+            data = self._data(idx, mirror, mirror_has)
+            if data is None:
+                out[pos] = self.fill
+            else:
+                self.codec.decode(data, out=out[pos])
         return out
 
     def write(self, block, region) -> None:
@@ -592,6 +615,33 @@ def _read(arr, region, mirror=None, mirror_has=True) -> np.ndarray:
     return _Chunks(arr).read(region, None if mirror is None else _Chunks(mirror), mirror_has)
 
 
+def _pool_by_chunks(prev, region, factors, pool_args, mirror, mirror_has) -> np.ndarray | None:
+    """``poolnd.pool`` of ``region`` of ``prev``, computed on its chunks as a batch, or None
+    where this does not apply. Where the region is whole chunks of a Zarr array read by
+    numcodecs (``_Chunks.whole``), every axis is a space axis and each chunk side is a
+    multiple of its factor, every window lies inside one chunk: the chunks, each decoded in
+    place (``read_chunks``), are pooled as one batch (layout "N" + the axes) and the results
+    put back in the region's order: the same windows, so the same values, bit for bit, as
+    the pool of the region (one engine sums a window in one order whatever the array), and
+    no copy of the input into one block."""
+    layout = pool_args["layout"]
+    if isinstance(prev, _Npy) or not set(layout) <= set("ZYX"):
+        return None
+    src = _Chunks(prev)
+    c = src.chunks
+    if not src.whole(region) or any(n % f for n, f in zip(c, factors)):
+        return None
+    import poolnd
+    x = src.read_chunks(region, None if mirror is None else _Chunks(mirror), mirror_has)
+    d = len(c)
+    g = x.shape[:d]
+    y = poolnd.pool(x.reshape((-1,) + c), **{**pool_args, "layout": "N" + layout})
+    y = y.reshape(g + y.shape[1:])                  # (chunks per axis..., pooled chunk...)
+    order = [a for k in range(d) for a in (k, d + k)]
+    return np.ascontiguousarray(y.transpose(order)).reshape(
+        tuple(n * m for n, m in zip(g, y.shape[d:])))
+
+
 def _pool_args(p: Plan) -> dict:
     """The keywords of the ``poolnd.pool`` call that makes a level from the previous one."""
     space = tuple(f for a, f in zip(p.axes, p.factors) if a.type == "space")
@@ -618,9 +668,11 @@ def _level_task(prev, target, idxs, factors, pool_args, level0=None,
     if factors is None:
         y = _read(prev, tuple(slice(a, b) for a, b in zip(lo, hi)))
     else:
-        x = _read(prev, tuple(slice(a * f, min(b * f, s)) for a, b, f, s in
-                              zip(lo, hi, factors, prev.shape)), level0, level0_resumed)
-        y = poolnd.pool(x, **pool_args)
+        region = tuple(slice(a * f, min(b * f, s))
+                       for a, b, f, s in zip(lo, hi, factors, prev.shape))
+        y = _pool_by_chunks(prev, region, factors, pool_args, level0, level0_resumed)
+        if y is None:
+            y = poolnd.pool(_read(prev, region, level0, level0_resumed), **pool_args)
     for idx in idxs:
         region = t.region(idx)
         _write_block(y[tuple(slice(r.start - a, r.stop - a) for r, a in zip(region, lo))],
