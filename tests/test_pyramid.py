@@ -654,6 +654,28 @@ def test_threaded_scheduler_is_the_default(tmp_path, vol, monkeypatch):
     assert seen and all(kw.get("scheduler") == "threads" for kw in seen)
 
 
+def test_task_arguments_reach_dask_boxed_and_pickle(tmp_path, vol, monkeypatch):
+    """Each task's arguments go to Dask in one ``_Boxed`` (Dask would walk a zarr.Array field
+    by field), which a cluster pickles and unpickles whole."""
+    import pickle
+
+    import dask
+    x, npy = vol
+    calls, real = [], dask.delayed
+
+    def delayed(fn, **kw):
+        d = real(fn, **kw)
+        return lambda *a: calls.append((fn.__name__, a)) or d(*a)
+    monkeypatch.setattr(dask, "delayed", delayed)
+    poolnd.pyramid(npy, str(tmp_path / "o.zarr"), **KW)
+    assert {name for name, _ in calls} == {"_level_task"}
+    assert all(len(a) == 1 and isinstance(a[0], _pyramid._Boxed) for _, a in calls)
+    target = zarr.open_group(str(tmp_path / "o.zarr"), mode="r")["1"]
+    back = pickle.loads(pickle.dumps(_pyramid._Boxed(target, np.arange(3), {"mode": "avg"})))
+    assert np.array_equal(back.args[0][:], target[:]) and back.args[1].tolist() == [0, 1, 2]
+    assert back.args[2] == {"mode": "avg"}
+
+
 def workers(psutil):
     """Child processes other than multiprocessing's resource tracker (which outlives pools)."""
     return [c for c in psutil.Process().children(recursive=True)
