@@ -508,6 +508,48 @@ def test_blocks_of_whole_chunks_pooled_as_a_batch_of_chunks(tmp_path, rng, monke
     check_pyramid(batch, x, mode, "zyx", (2, 2, 2), 3)
 
 
+KILLER_IN_A_COPY = textwrap.dedent("""
+    import json, os, signal, sys, threading
+    import poolnd._pyramid as P
+    source, dest, kill_after, kw = sys.argv[1], sys.argv[2], int(sys.argv[3]), json.loads(sys.argv[4])
+    lock, count, put = threading.Lock(), [0], P._Chunks.put
+    def hook(self, idx, data):
+        with lock:
+            count[0] += self.arr.path == "0"
+            if count[0] > kill_after:        # killed halfway through a level-0 copy
+                os.makedirs(os.path.dirname(self.path(idx)), exist_ok=True)
+                with open(self.path(idx) + ".0123abcd.partial", "wb") as f:
+                    f.write(data[:len(data) // 2])
+                os.kill(os.getpid(), signal.SIGKILL)
+        put(self, idx, data)
+    P._Chunks.put = hook
+    P.pyramid(source, dest, **kw)
+""")
+
+
+def test_a_level0_copy_cut_short_by_a_kill_leaves_nothing_behind(tmp_path, rng):
+    """SIGKILLed while copying a level-0 chunk file (its .partial written, not renamed): the
+    rerun removes the .partial file and ends with the bytes of an uninterrupted run."""
+    x = rng.integers(0, 4000, size=(19, 37, 45), dtype=np.uint16)
+    src = str(tmp_path / "src.zarr")
+    zarr_source(src, x, (8, 8, 8), 3)
+    os.makedirs(tmp_path / "fresh")
+    os.makedirs(tmp_path / "resumed")
+    fresh, dest = str(tmp_path / "fresh" / "o.zarr"), str(tmp_path / "resumed" / "o.zarr")
+    kw = dict(factors=[1, 2, 2], progress=False)
+    poolnd.pyramid(src, fresh, **kw)
+    script = tmp_path / "killer.py"
+    script.write_text(KILLER_IN_A_COPY)
+    r = subprocess.run([sys.executable, str(script), src, dest, "20", json.dumps(kw)],
+                       capture_output=True, text=True, env={**os.environ, "PYTHONPATH": SRC},
+                       timeout=120)
+    assert r.returncode == -signal.SIGKILL, r.stderr
+    assert [k for k in chunk_files(dest) if k.startswith("0/") and k.endswith(".partial")]
+    poolnd.pyramid(src, dest, **kw)
+    assert tree_bytes(dest) == tree_bytes(fresh)
+    check_pyramid(dest, x, "avg", "zyx", (1, 2, 2), 3)
+
+
 # ----------------------------------------------------------------------------------------------
 # existing DEST, refusals, bad arguments
 # ----------------------------------------------------------------------------------------------

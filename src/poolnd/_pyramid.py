@@ -984,6 +984,8 @@ def build(p: Plan) -> list[tuple[int, ...]]:
             if k == 0 and n > 1 and _copies(prev, target) and _numcodec(prev) is not None:
                 # level 0 is the source's chunks as stored: copied by level 1's tasks, which
                 # decode the same bytes (one read of the source)
+                if p.resume:                # a copy a kill cut short left a .partial file
+                    _present(target)
                 nxt = _level_target(p, g, 1)
                 tasks, todo, total, _ = _level_tasks(p, 1, prev, nxt, runner.slots, target)
                 runner.run(tasks, f"poolnd pyramid: levels 0 and 1/{n - 1} {p.shapes[1]}: "
