@@ -605,8 +605,11 @@ class _Chunks:
 # the method: one task reads a block of the previous level, pools it, writes its chunks
 # ----------------------------------------------------------------------------------------------
 
-#: the most bytes of the previous level one task reads (a memory_limit below 8x this lowers it)
-TASK_BYTES = 64 << 20
+#: the most bytes of the previous level one task reads (a memory_limit below 8x this lowers it).
+#: 32 MB, not 64: glibc serves blocks up to 32 MB from its heap once one is freed (its dynamic
+#: mmap threshold), so a task's block reuses the last one's pages; a 64 MB block is a fresh
+#: mapping every task, every page faulted in and zeroed again.
+TASK_BYTES = 32 << 20
 
 
 def _read(arr, region, mirror=None, mirror_has=True) -> np.ndarray:
