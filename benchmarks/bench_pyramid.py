@@ -11,9 +11,12 @@ compresses like a real light-sheet volume, a little), then, in one run:
    --memory-limit each (through ``scheduler=ADDRESS``, so that this script can sample each
    worker's RSS every 0.2 s): wall time, input MB/s, peak RSS per worker, and whether any worker
    was restarted (the nanny kills a worker that passes the limit);
-3. on a --small-mb volume (a cut of the same data; default 1024 MB, a 768^3 cut of 906 MB:
-   both peers handle it in 0.2 GB of RSS, and their fixed costs, like poolnd's Numba load,
-   weigh less than on a 268 MB cut), in memory-friendly settings: the time of reading it once
+3. on a --small-mb volume (a cut of the same data; default 256 MB, a 512^3 cut of 268 MB.
+   Both peers also handle --small-mb 1024, a 768^3 cut of 906 MB, in 0.2 GB of RSS, where
+   poolnd's fixed cost, Numba's first load, 0.3-0.4 s, weighs less; but the peers are slower
+   per MB there: on a quiet machine 47 and 65 MB/s against 52 and 78 MB/s on the 512^3 cut,
+   so the default stays the cut they run fastest), in memory-friendly settings: the time of
+   reading it once
    through zarr, and of reading and decoding its chunk files once with numcodecs (the floor of
    poolnd's reads); then poolnd on the threaded scheduler, ome-zarr-py's ``write_image``
    (method local_mean, its mean) and ngff-zarr's ``to_multiscales`` + ``to_ngff_zarr``
@@ -199,8 +202,8 @@ def main(argv=None):
     ap.add_argument("--gb", type=float, default=8.0, help="big volume, GB (default 8)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--memory-limit", default="1GB", help="per worker (default 1GB)")
-    ap.add_argument("--small-mb", type=float, default=1024.0,
-                    help="the volume all three tools pyramid (default 1024: a 768^3 cut)")
+    ap.add_argument("--small-mb", type=float, default=256.0,
+                    help="the volume all three tools pyramid (default 256: a 512^3 cut)")
     ap.add_argument("--dir", default=None, help="scratch folder, kept, its volume reused by the "
                     "next run (default: a temporary one, deleted)")
     ap.add_argument("--skip-others", action="store_true")

@@ -15,7 +15,8 @@ way ngff-zarr splits methods from metadata:
   k-1 as written in DEST (never full resolution) that starts on a window boundary and covers
   several of level k's chunks (up to ``TASK_BYTES`` read), pools it in memory (its windows are
   exactly the level's, so the result is the in-memory one bit for bit) and writes its chunks;
-  never a whole level in memory;
+  never a whole level in memory. A block of whole chunks whose sides the factors divide is
+  decoded chunk by chunk in place and pooled as a batch of chunks (``_pool_by_chunks``);
 - level 0: a Zarr source whose chunks, dtype, format and codecs DEST's level 0 shares (the
   default: DEST takes the source's chunks and codecs) is copied as stored, chunk file by chunk
   file, by level 1's tasks, which decode those same bytes: one read and one decode of the
