@@ -11,10 +11,17 @@ compresses like a real light-sheet volume, a little), then, in one run:
    --memory-limit each (through ``scheduler=ADDRESS``, so that this script can sample each
    worker's RSS every 0.2 s): wall time, input MB/s, peak RSS per worker, and whether any worker
    was restarted (the nanny kills a worker that passes the limit);
-3. on a --small-mb volume (a cut of the same data), in memory-friendly settings: poolnd on the
-   threaded scheduler, ome-zarr-py's ``write_image`` (method local_mean, its mean) and
-   ngff-zarr's ``to_multiscales`` + ``to_ngff_zarr`` (method itkwasm_bin_shrink, its mean),
-   the same factors (2 on each axis) and levels.
+3. on a --small-mb volume (a cut of the same data; default 256 MB, a 512^3 cut of 268 MB.
+   Both peers also handle --small-mb 1024, a 768^3 cut of 906 MB, in 0.2 GB of RSS, where
+   poolnd's fixed cost, Numba's first load, 0.3-0.4 s, weighs less; but the peers are slower
+   per MB there: on a quiet machine 47 and 65 MB/s against 52 and 78 MB/s on the 512^3 cut,
+   so the default stays the cut they run fastest), in memory-friendly settings: the time of
+   reading it once
+   through zarr, and of reading and decoding its chunk files once with numcodecs (the floor of
+   poolnd's reads); then poolnd on the threaded scheduler, ome-zarr-py's ``write_image``
+   (method local_mean, its mean) and ngff-zarr's ``to_multiscales`` + ``to_ngff_zarr``
+   (method itkwasm_bin_shrink, its mean), the same factors (2 on each axis) and levels, each
+   a cold first call in this process, each output folder removed before the first timing.
 
 Needs the dask extra, ome-zarr (test extra) and ngff-zarr (``pip install ngff-zarr``; only for
 this benchmark). Prints a Markdown table.
@@ -61,6 +68,51 @@ def read_once(path):
     t = time.perf_counter()
     da.from_zarr(path).max().compute(scheduler="threads")
     return time.perf_counter() - t
+
+
+def decode_once(path):
+    """Every chunk file of the Zarr array ``path`` read and decoded once, by numcodecs into one
+    buffer per thread, nothing else (one thread per core): the floor of any pyramid of it
+    that decodes its source, poolnd's included (which also copies level 0's files and writes
+    the levels)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import zarr
+    from poolnd._pyramid import _numcodec
+    a = zarr.open_array(path, mode="r")
+    codec = _numcodec(a)
+    files = [os.path.join(r, f) for r, _, fs in os.walk(path) for f in fs if f != "zarr.json"]
+    n = os.cpu_count() or 1
+
+    def work(share):
+        buf = np.empty(a.chunks, a.dtype)
+        for f in share:
+            with open(f, "rb") as fh:
+                codec.decode(fh.read(), out=buf)
+    t = time.perf_counter()
+    with ThreadPoolExecutor(n) as ex:
+        list(ex.map(work, [files[i::n] for i in range(n)]))
+    return time.perf_counter() - t
+
+
+class OthersCPU:
+    """CPU seconds the rest of the machine used while the block ran (all cores, from
+    /proc/stat, less this process's own): how much another job on a shared machine took."""
+
+    @staticmethod
+    def _busy():
+        with open("/proc/stat") as f:
+            v = [int(n) for n in f.readline().split()[1:]]
+        return (sum(v[:3]) + v[5] + v[6]) / os.sysconf("SC_CLK_TCK")    # user nice sys irq
+
+    def __enter__(self):
+        self.t, self.busy, self.own = time.perf_counter(), self._busy(), time.process_time()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = self._busy() - self.busy - (time.process_time() - self.own)
+        self.note = f"others' CPU {max(self.seconds, 0):.1f} s of {os.cpu_count()} x " \
+                    f"{time.perf_counter() - self.t:.1f} s"
 
 
 class RssSampler:
@@ -151,7 +203,7 @@ def main(argv=None):
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--memory-limit", default="1GB", help="per worker (default 1GB)")
     ap.add_argument("--small-mb", type=float, default=256.0,
-                    help="the volume all three tools pyramid (default 256)")
+                    help="the volume all three tools pyramid (default 256: a 512^3 cut)")
     ap.add_argument("--dir", default=None, help="scratch folder, kept, its volume reused by the "
                     "next run (default: a temporary one, deleted)")
     ap.add_argument("--skip-others", action="store_true")
@@ -162,6 +214,9 @@ def main(argv=None):
     print(f"# uptime: {open('/proc/loadavg').read().split()[:3]} (load 1/5/15 min); "
           f"{os.cpu_count()} cores; scratch {scratch}", flush=True)
     rows = []
+    outputs = ("small_poolnd.ome.zarr", "ome-zarr-py.ome.zarr", "ngff-zarr.ome.zarr")
+    for name in outputs:        # an earlier run's (--dir), removed long before any timing
+        shutil.rmtree(os.path.join(scratch, name), ignore_errors=True)
     try:
         side = round((args.gb * 1e9 / 2) ** (1 / 3) / 64) * 64
         shape = (side, side, side)
@@ -188,19 +243,31 @@ def main(argv=None):
         small = os.path.join(scratch, "small.zarr")
         import dask.array as da
         da.from_zarr(big)[:s, :s, :s].to_zarr(small, overwrite=True, zarr_format=3)
+        os.sync()                   # its dirty pages written back before the timings
         smb = s ** 3 * 2 / 1e6
-        t_small_read = read_once(small)
-        rows.append((f"read the small source once (threads), {s}^3", smb, t_small_read, "-", "-"))
-        wall, shapes = poolnd_threads(small, os.path.join(scratch, "small_poolnd.ome.zarr"))
-        rows.append(("poolnd.pyramid, threads", smb, wall, "-", f"{len(shapes)} levels"))
+        with OthersCPU() as o:
+            t_small_read = read_once(small)
+        rows.append((f"read the small source once (threads), {s}^3", smb, t_small_read, "-",
+                     o.note))
+        with OthersCPU() as o:
+            t_decode = decode_once(small)
+        rows.append(("read + decode its chunk files once (numcodecs, threads)", smb, t_decode,
+                     "-", f"poolnd's floor; {o.note}"))
+        print(rows[-1], flush=True)
+        with OthersCPU() as o:
+            wall, shapes = poolnd_threads(small, os.path.join(scratch, outputs[0]))
+        rows.append(("poolnd.pyramid, threads", smb, wall, "-",
+                     f"{len(shapes)} levels; {o.note}"))
         print(rows[-1], flush=True)
         if not args.skip_others:
             for name, fn in (("ome-zarr-py write_image (local_mean)", ome_zarr_py),
                              ("ngff-zarr to_multiscales (itkwasm_bin_shrink)", ngff_zarr)):
+                dest = os.path.join(scratch, name.split()[0] + ".ome.zarr")
                 try:
-                    w = fn(small, os.path.join(scratch, name.split()[0] + ".ome.zarr"),
-                           len(shapes))
-                    rows.append((name + ", threads", smb, w, "-", f"{len(shapes)} levels"))
+                    with OthersCPU() as o:
+                        w = fn(small, dest, len(shapes))
+                    rows.append((name + ", threads", smb, w, "-",
+                                 f"{len(shapes)} levels; {o.note}"))
                 except Exception as e:       # report, keep the table
                     rows.append((name, smb, float("nan"), "-", f"failed: {type(e).__name__}: "
                                                                f"{str(e)[:80]}"))
@@ -208,10 +275,11 @@ def main(argv=None):
     finally:
         if args.dir is None:
             shutil.rmtree(scratch, ignore_errors=True)
+    print(f"\n# uptime at the end: {open('/proc/loadavg').read().split()[:3]}")
     print("\n| run | input MB | wall s | input MB/s | peak RSS per worker | note |")
     print("|---|---:|---:|---:|---|---|")
     for name, mb, wall, peak, note in rows:
-        print(f"| {name} | {mb:.0f} | {wall:.1f} | {mb / wall:.0f} | {peak} | {note} |")
+        print(f"| {name} | {mb:.0f} | {wall:.2f} | {mb / wall:.0f} | {peak} | {note} |")
     return 0
 
 

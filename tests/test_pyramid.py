@@ -486,6 +486,76 @@ def test_killed_run_with_level0_copied_resumes_to_the_same_bytes(tmp_path, rng, 
     check_pyramid(dest, x, "avg", "zyx", (1, 2, 2), 3)
 
 
+@pytest.mark.parametrize("mode,dtype", [("avg", np.uint16), ("avg", np.float32),
+                                        ("max", np.int16), ("avg", np.uint8)])
+def test_blocks_of_whole_chunks_pooled_as_a_batch_of_chunks(tmp_path, rng, monkeypatch, mode,
+                                                            dtype):
+    """A task whose block is whole chunks (no edge cuts one) pools them as one batch, each
+    decoded in place (``_pool_by_chunks``): DEST has the bytes of a run that pools the block
+    as one array, level 0 copied as stored, a chunk the source never wrote included."""
+    x = (rng.random((32, 48, 64)) * 250).astype(dtype)
+    x[:8, :8, :8] = 0                                         # the source skips this chunk
+    zarr_source(tmp_path / "src.zarr", x, (8, 8, 8), 3)
+    src = str(tmp_path / "src.zarr")
+    os.makedirs(tmp_path / "batch")
+    os.makedirs(tmp_path / "block")
+    batch, block = str(tmp_path / "batch" / "o.zarr"), str(tmp_path / "block" / "o.zarr")
+    calls, real = [], _pyramid._Chunks.read_chunks
+
+    def counting(self, region, *a):
+        calls.append(region)
+        return real(self, region, *a)
+    monkeypatch.setattr(_pyramid._Chunks, "read_chunks", counting)
+    poolnd.pyramid(src, batch, mode=mode, progress=False)
+    assert len(calls) >= 8                     # levels 0+1 and 2 at least: every block whole
+    monkeypatch.setattr(_pyramid, "_pool_by_chunks", lambda *a: None)
+    poolnd.pyramid(src, block, mode=mode, progress=False)
+    assert tree_bytes(batch) == tree_bytes(block)
+    check_pyramid(batch, x, mode, "zyx", (2, 2, 2), 3)
+
+
+KILLER_IN_A_COPY = textwrap.dedent("""
+    import json, os, signal, sys, threading
+    import poolnd._pyramid as P
+    source, dest, kill_after, kw = sys.argv[1], sys.argv[2], int(sys.argv[3]), json.loads(sys.argv[4])
+    lock, count, put = threading.Lock(), [0], P._Chunks.put
+    def hook(self, idx, data):
+        with lock:
+            count[0] += self.arr.path == "0"
+            if count[0] > kill_after:        # killed halfway through a level-0 copy
+                os.makedirs(os.path.dirname(self.path(idx)), exist_ok=True)
+                with open(self.path(idx) + ".0123abcd.partial", "wb") as f:
+                    f.write(data[:len(data) // 2])
+                os.kill(os.getpid(), signal.SIGKILL)
+        put(self, idx, data)
+    P._Chunks.put = hook
+    P.pyramid(source, dest, **kw)
+""")
+
+
+def test_a_level0_copy_cut_short_by_a_kill_leaves_nothing_behind(tmp_path, rng):
+    """SIGKILLed while copying a level-0 chunk file (its .partial written, not renamed): the
+    rerun removes the .partial file and ends with the bytes of an uninterrupted run."""
+    x = rng.integers(0, 4000, size=(19, 37, 45), dtype=np.uint16)
+    src = str(tmp_path / "src.zarr")
+    zarr_source(src, x, (8, 8, 8), 3)
+    os.makedirs(tmp_path / "fresh")
+    os.makedirs(tmp_path / "resumed")
+    fresh, dest = str(tmp_path / "fresh" / "o.zarr"), str(tmp_path / "resumed" / "o.zarr")
+    kw = dict(factors=[1, 2, 2], progress=False)
+    poolnd.pyramid(src, fresh, **kw)
+    script = tmp_path / "killer.py"
+    script.write_text(KILLER_IN_A_COPY)
+    r = subprocess.run([sys.executable, str(script), src, dest, "20", json.dumps(kw)],
+                       capture_output=True, text=True, env={**os.environ, "PYTHONPATH": SRC},
+                       timeout=120)
+    assert r.returncode == -signal.SIGKILL, r.stderr
+    assert [k for k in chunk_files(dest) if k.startswith("0/") and k.endswith(".partial")]
+    poolnd.pyramid(src, dest, **kw)
+    assert tree_bytes(dest) == tree_bytes(fresh)
+    check_pyramid(dest, x, "avg", "zyx", (1, 2, 2), 3)
+
+
 # ----------------------------------------------------------------------------------------------
 # existing DEST, refusals, bad arguments
 # ----------------------------------------------------------------------------------------------
@@ -630,6 +700,28 @@ def test_threaded_scheduler_is_the_default(tmp_path, vol, monkeypatch):
     x, npy = vol
     poolnd.pyramid(npy, str(tmp_path / "o.zarr"), levels=2, **KW)
     assert seen and all(kw.get("scheduler") == "threads" for kw in seen)
+
+
+def test_task_arguments_reach_dask_boxed_and_pickle(tmp_path, vol, monkeypatch):
+    """Each task's arguments go to Dask in one ``_Boxed`` (Dask would walk a zarr.Array field
+    by field), which a cluster pickles and unpickles whole."""
+    import pickle
+
+    import dask
+    x, npy = vol
+    calls, real = [], dask.delayed
+
+    def delayed(fn, **kw):
+        d = real(fn, **kw)
+        return lambda *a: calls.append((fn.__name__, a)) or d(*a)
+    monkeypatch.setattr(dask, "delayed", delayed)
+    poolnd.pyramid(npy, str(tmp_path / "o.zarr"), **KW)
+    assert {name for name, _ in calls} == {"_level_task"}
+    assert all(len(a) == 1 and isinstance(a[0], _pyramid._Boxed) for _, a in calls)
+    target = zarr.open_group(str(tmp_path / "o.zarr"), mode="r")["1"]
+    back = pickle.loads(pickle.dumps(_pyramid._Boxed(target, np.arange(3), {"mode": "avg"})))
+    assert np.array_equal(back.args[0][:], target[:]) and back.args[1].tolist() == [0, 1, 2]
+    assert back.args[2] == {"mode": "avg"}
 
 
 def workers(psutil):

@@ -15,7 +15,8 @@ way ngff-zarr splits methods from metadata:
   k-1 as written in DEST (never full resolution) that starts on a window boundary and covers
   several of level k's chunks (up to ``TASK_BYTES`` read), pools it in memory (its windows are
   exactly the level's, so the result is the in-memory one bit for bit) and writes its chunks;
-  never a whole level in memory;
+  never a whole level in memory. A block of whole chunks whose sides the factors divide is
+  decoded chunk by chunk in place and pooled as a batch of chunks (``_pool_by_chunks``);
 - level 0: a Zarr source whose chunks, dtype, format and codecs DEST's level 0 shares (the
   default: DEST takes the source's chunks and codecs) is copied as stored, chunk file by chunk
   file, by level 1's tasks, which decode those same bytes: one read and one decode of the
@@ -441,8 +442,11 @@ class _Identity:
     """The codec of uncompressed chunks."""
 
     @staticmethod
-    def decode(data):
-        return data
+    def decode(data, out=None):
+        if out is None:
+            return data
+        np.copyto(np.frombuffer(out, np.uint8), np.frombuffer(data, np.uint8))
+        return out
 
     @staticmethod
     def encode(data):
@@ -501,6 +505,7 @@ class _Chunks:
         if self.codec is not None:
             store = arr.store_path.store
             self.root = os.path.join(str(store.root), arr.store_path.path)
+        self._dirs: set[str] = set()     # folders this instance made (or found) for put
 
     def region(self, idx) -> tuple[slice, ...]:
         return tuple(slice(i * c, min((i + 1) * c, s))
@@ -518,41 +523,70 @@ class _Chunks:
 
     def put(self, idx, data) -> None:
         path = self.path(idx)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+        folder = os.path.dirname(path)
+        if folder not in self._dirs:
+            os.makedirs(folder, exist_ok=True)
+            self._dirs.add(folder)
         tmp = f"{path}.{uuid.uuid4().hex}.partial"
         with open(tmp, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
 
-    def read(self, region, mirror: _Chunks | None = None) -> np.ndarray:
-        """The values in ``region`` (a tuple of slices). With ``mirror`` (DEST's level 0 when
-        it stores chunks exactly as this source does, ``_copies``), each chunk is the mirror's
-        where the mirror has it, else this array's stored bytes, first written to the mirror
-        as they are: level 0 copied and level 1's input decoded from one read of each chunk."""
+    def _data(self, idx, mirror: _Chunks | None, mirror_has: bool) -> bytes | None:
+        """Chunk ``idx`` as stored (None: never written, all fill value). With ``mirror``
+        (DEST's level 0 when it stores chunks exactly as this source does, ``_copies``): the
+        mirror's where the mirror has it (looked for only if ``mirror_has``: a resumed level
+        0), else this array's, first written to the mirror as they are: level 0 copied and
+        level 1's input decoded from one read of each chunk."""
+        data = mirror.stored(idx) if mirror is not None and mirror_has else None
+        if data is None:
+            data = self.stored(idx)
+            if mirror is not None:
+                if data is None:         # never written here: all fill value
+                    own = mirror.region(idx)
+                    _write_block(np.full(tuple(r.stop - r.start for r in own), self.fill,
+                                         mirror.dtype), mirror.arr, own)
+                else:
+                    mirror.put(idx, data)
+        return data
+
+    def read(self, region, mirror: _Chunks | None = None, mirror_has=True) -> np.ndarray:
+        """The values in ``region`` (a tuple of slices), each chunk's bytes from ``_data``,
+        decoded into one reused buffer, then copied into the block."""
         if self.codec is None:
             return np.asarray(self.arr[region])
         out = np.empty(tuple(r.stop - r.start for r in region), self.dtype)
+        buf = np.empty(self.chunks, self.dtype)
         ranges = [range(r.start // c, -(-r.stop // c)) for r, c in zip(region, self.chunks)]
         for idx in itertools.product(*ranges):
             part = [(max(i * c, r.start), min((i + 1) * c, r.stop))
                     for i, c, r in zip(idx, self.chunks, region)]
             dst = tuple(slice(a - r.start, b - r.start) for (a, b), r in zip(part, region))
-            data = None if mirror is None else mirror.stored(idx)
-            if data is None:
-                data = self.stored(idx)
-                if mirror is not None:
-                    if data is None:         # never written here: all fill value
-                        own = mirror.region(idx)
-                        _write_block(np.full(tuple(r.stop - r.start for r in own), self.fill,
-                                             mirror.dtype), mirror.arr, own)
-                    else:
-                        mirror.put(idx, data)
+            data = self._data(idx, mirror, mirror_has)
             if data is None:
                 out[dst] = self.fill
                 continue
-            chunk = np.frombuffer(self.codec.decode(data), self.dtype).reshape(self.chunks)
-            out[dst] = chunk[tuple(slice(a - i * c, b - i * c)
-                                   for (a, b), i, c in zip(part, idx, self.chunks))]
+            self.codec.decode(data, out=buf)
+            out[dst] = buf[tuple(slice(a - i * c, b - i * c)
+                                 for (a, b), i, c in zip(part, idx, self.chunks))]
+        return out
+
+    def whole(self, region) -> bool:
+        """Whether ``region`` is whole chunks, none cut by the array's edge (``read_chunks``)."""
+        return self.codec is not None and all(
+            r.start % c == 0 and r.stop % c == 0 for r, c in zip(region, self.chunks))
+
+    def read_chunks(self, region, mirror: _Chunks | None = None, mirror_has=True) -> np.ndarray:
+        """The values in ``region`` (``whole``) chunk by chunk: an array of shape (chunks per
+        axis..., chunk shape...), each chunk decoded straight into its place (no copy)."""
+        grid = [range(r.start // c, r.stop // c) for r, c in zip(region, self.chunks)]
+        out = np.empty(tuple(len(g) for g in grid) + self.chunks, self.dtype)
+        for pos, idx in zip(np.ndindex(out.shape[:len(grid)]), itertools.product(*grid)):
+            data = self._data(idx, mirror, mirror_has)
+            if data is None:
+                out[pos] = self.fill
+            else:
+                self.codec.decode(data, out=out[pos])
         return out
 
     def write(self, block, region) -> None:
@@ -572,14 +606,44 @@ class _Chunks:
 # the method: one task reads a block of the previous level, pools it, writes its chunks
 # ----------------------------------------------------------------------------------------------
 
-#: the most bytes of the previous level one task reads (a memory_limit below 8x this lowers it)
-TASK_BYTES = 64 << 20
+#: the most bytes of the previous level one task reads (a memory_limit below 8x this lowers it).
+#: 32 MB, not 64: glibc serves blocks up to 32 MB from its heap once one is freed (its dynamic
+#: mmap threshold), so a task's block reuses the last one's pages; a 64 MB block is a fresh
+#: mapping every task, every page faulted in and zeroed again.
+TASK_BYTES = 32 << 20
 
 
-def _read(arr, region, mirror=None) -> np.ndarray:
+def _read(arr, region, mirror=None, mirror_has=True) -> np.ndarray:
     if isinstance(arr, _Npy):
         return arr[region]
-    return _Chunks(arr).read(region, None if mirror is None else _Chunks(mirror))
+    return _Chunks(arr).read(region, None if mirror is None else _Chunks(mirror), mirror_has)
+
+
+def _pool_by_chunks(prev, region, factors, pool_args, mirror, mirror_has) -> np.ndarray | None:
+    """``poolnd.pool`` of ``region`` of ``prev``, computed on its chunks as a batch, or None
+    where this does not apply. Where the region is whole chunks of a Zarr array read by
+    numcodecs (``_Chunks.whole``), every axis is a space axis and each chunk side is a
+    multiple of its factor, every window lies inside one chunk: the chunks, each decoded in
+    place (``read_chunks``), are pooled as one batch (layout "N" + the axes) and the results
+    put back in the region's order: the same windows, so the same values, bit for bit, as
+    the pool of the region (one engine sums a window in one order whatever the array), and
+    no copy of the input into one block."""
+    layout = pool_args["layout"]
+    if isinstance(prev, _Npy) or not set(layout) <= set("ZYX"):
+        return None
+    src = _Chunks(prev)
+    c = src.chunks
+    if not src.whole(region) or any(n % f for n, f in zip(c, factors)):
+        return None
+    import poolnd
+    x = src.read_chunks(region, None if mirror is None else _Chunks(mirror), mirror_has)
+    d = len(c)
+    g = x.shape[:d]
+    y = poolnd.pool(x.reshape((-1,) + c), **{**pool_args, "layout": "N" + layout})
+    y = y.reshape(g + y.shape[1:])                  # (chunks per axis..., pooled chunk...)
+    order = [a for k in range(d) for a in (k, d + k)]
+    return np.ascontiguousarray(y.transpose(order)).reshape(
+        tuple(n * m for n, m in zip(g, y.shape[d:])))
 
 
 def _pool_args(p: Plan) -> dict:
@@ -590,13 +654,15 @@ def _pool_args(p: Plan) -> dict:
                 layout=p.layout, rounding=p.rounding, **kw)
 
 
-def _level_task(prev, target, idxs, factors, pool_args, level0=None) -> None:
+def _level_task(prev, target, idxs, factors, pool_args, level0=None,
+                level0_resumed=True) -> None:
     """One task: the chunks ``idxs`` of ``target`` (level k): their bounding block of level
     k-1 (``prev``, as written; the source for level 0) read once, pooled in memory by
     ``poolnd.pool`` when ``factors`` is given (the block starts on a window boundary, so its
     windows are exactly the level's), and each chunk written whole by ``_write_block``. With
     ``level0`` (then ``prev`` is the source and ``target`` level 1), the block's level-0
-    chunks are copied there as stored on the way (``_Chunks.read``'s mirror)."""
+    chunks are copied there as stored on the way (``_Chunks.read``'s mirror; DEST's level 0
+    is looked at first only where ``level0_resumed``: the run resumes an unfinished DEST)."""
     import poolnd
     idxs = [tuple(int(i) for i in idx) for idx in idxs]   # an array in the graph: not walked
     t = _Chunks(target)
@@ -606,9 +672,11 @@ def _level_task(prev, target, idxs, factors, pool_args, level0=None) -> None:
     if factors is None:
         y = _read(prev, tuple(slice(a, b) for a, b in zip(lo, hi)))
     else:
-        x = _read(prev, tuple(slice(a * f, min(b * f, s)) for a, b, f, s in
-                              zip(lo, hi, factors, prev.shape)), level0)
-        y = poolnd.pool(x, **pool_args)
+        region = tuple(slice(a * f, min(b * f, s))
+                       for a, b, f, s in zip(lo, hi, factors, prev.shape))
+        y = _pool_by_chunks(prev, region, factors, pool_args, level0, level0_resumed)
+        if y is None:
+            y = poolnd.pool(_read(prev, region, level0, level0_resumed), **pool_args)
     for idx in idxs:
         region = t.region(idx)
         _write_block(y[tuple(slice(r.start - a, r.stop - a) for r, a in zip(region, lo))],
@@ -628,6 +696,27 @@ def _copy_task(source, target, idxs) -> None:
                          target, region)
         else:
             t.put(idx, data)
+
+
+class _Boxed:
+    """Task arguments handed to Dask as they are. Dask walks every argument of a delayed call
+    looking for collections, dataclasses field by field: a zarr.Array is one, and walking
+    two or three of them took 1.3 ms per task (23 ms for the 18 tasks of a level)."""
+    __slots__ = ("args",)
+
+    def __init__(self, *args):
+        self.args = args
+
+    def __reduce__(self):                   # pickled for a cluster: __slots__, no __dict__
+        return _Boxed, self.args
+
+
+def _boxed(fn):
+    """``fn`` taking its arguments from one ``_Boxed``."""
+    def call(box):
+        return fn(*box.args)
+    call.__name__ = fn.__name__             # the task's name on a progress bar or dashboard
+    return call
 
 
 def _copies(source, target) -> bool:
@@ -690,13 +779,13 @@ def _level_tasks(p: Plan, k: int, prev, target, slots: int,
     for idx in missing:
         blocks.setdefault(tuple(i // n for i, n in zip(idx, g)), []).append(idx)
     if copy:
-        task = dask.delayed(_copy_task, pure=False)
-        tasks = [task(prev, target, np.array(idxs)) for idxs in blocks.values()]
+        task = dask.delayed(_boxed(_copy_task), pure=False)
+        tasks = [task(_Boxed(prev, target, np.array(idxs))) for idxs in blocks.values()]
     else:
-        task = dask.delayed(_level_task, pure=False)
+        task = dask.delayed(_boxed(_level_task), pure=False)
         factors = p.factors if k else None
         args = _pool_args(p)
-        tasks = [task(prev, target, np.array(idxs), factors, args, level0)
+        tasks = [task(_Boxed(prev, target, np.array(idxs), factors, args, level0, p.resume))
                  for idxs in blocks.values()]
     return tasks, len(missing), math.prod(grid), copy
 
@@ -899,7 +988,7 @@ def build(p: Plan) -> list[tuple[int, ...]]:
             if k == 0 and n > 1 and _copies(prev, target) and _numcodec(prev) is not None:
                 # level 0 is the source's chunks as stored: copied by level 1's tasks, which
                 # decode the same bytes (one read of the source)
-                if p.resume:            # a killed copy's .partial files: deleted
+                if p.resume:                # a copy a kill cut short left a .partial file
                     _present(target)
                 nxt = _level_target(p, g, 1)
                 tasks, todo, total, _ = _level_tasks(p, 1, prev, nxt, runner.slots, target)
