@@ -24,6 +24,7 @@ CASES = [  # (spatial_dims, kernel, stride, padding, dilation, ceil_mode, layout
     (2, 3, 1, 1, 1, False, None),                  # 3x3 stride 1: rolling rows, planes
     (3, (2, 3, 2), 1, (1, 1, 0), (1, 2, 1), False, None),   # stride-1 planes, 3-d, dilated
     (2, (6, 7), 1, 0, 1, False, None),             # global: one window per plane
+    (2, (6, 7), 1, 0, 1, False, "NHWC"),           # ... channels-last (backward: boxes)
     (3, (4, 5, 6), 1, 0, 1, False, None),
     (2, (300, 2), 1, ((149, 150), (0, 0)), 1, False, None),       # kernel mostly padding
     (2, (200, 3), (50, 1), ((300, 300), (1, 1)), (2, 1), False, "NHWC"),   # ... dilated

@@ -21,7 +21,7 @@ from ._k_check import (_checked_run, _k2_2d_omit, _k2_2d_sum_checked, _k2_3d_omi
                        _k2_3d_sum_checked)
 from ._k_ints import _boxes_int_best, _boxes_umean
 from ._k_planes import PLANE_LIMIT, _plane_sum_cf
-from ._k_last import _avg_cl, _avg_cl_checked, _back_cl, _best_cl
+from ._k_last import _avg_cl, _avg_cl_checked, _back_cl, _best_cl, _tiles_back_cl
 from ._k_nd import _avg_nd, _back_nd, _best_nd
 from ._k_rows import SUM, _avg_cf, _back_cf, _best_arg_cf, _best_cf, _route_cf, _route_cl
 from ._k_running import _running_arg_cf, _running_cf, running_plan
@@ -455,6 +455,13 @@ def _spread_last(c):
               c.v(c.y, False), c.geo, False, cs)
 
 
+def _spread_last_boxes(c):
+    D, H, _ = c.tb["in3"]
+    kd, kh, kw = (int(v) for v in c.geo[:3])
+    _pool.run(_tiles_back_cl, c.B * D * H, _work(c), c.v(c.x), c.v(c.y, False), kd, kh, kw,
+              np.array([c.override or c.g.taps], dtype=c.x.dtype))
+
+
 def _spread_tiles(c):
     _pool.run(_tiles_back_cf, c.B * c.tb["in3"][0], c.y.size, c.v(c.x), c.v(c.y, False),
               int(c.geo[1]), int(c.geo[2]), np.array([c.override or c.g.taps], dtype=c.x.dtype))
@@ -480,6 +487,8 @@ BACKWARD = (
     ("n-d", lambda c: c.g.ndim > 3, _back_nd_run),
     ("route rows", lambda c: c.with_arg and _cf(c), _route_rows),
     ("route last", lambda c: c.with_arg, _route_last),
+    ("spread last boxes", lambda c: not _cf(c) and (_boxes(c.g) or _global(c.g))
+     and c.override != 1, _spread_last_boxes),
     ("spread last", lambda c: not _cf(c), _spread_last),
     ("spread tiles", lambda c: _tiles(c.g) and c.override != 1, _spread_tiles),
     ("spread 2x2", lambda c: c.k2 and c.override != 1, _spread_k2),

@@ -183,3 +183,31 @@ def _back_cl(dy, arg, dx, geo, with_arg, cs, r0, r1):
                                 else:
                                     for c in range(c0, c1):
                                         dst[c] += g[c]
+
+
+@njit(cache=_CACHE, nogil=True)
+def _tiles_back_cl(dy, dx, kd, kh, kw, div, r0, r1):
+    """Average backward of non-overlapping channels-last boxes (global windows included): each
+    input gets its box's dy / div[0], inputs outside every box 0, written once, input rows
+    r0 .. r1-1 of N*D*H, as _tiles_back_cf does channels-first. (The scatter it replaces
+    zeroed dx first and added into it: 9.8 ms for the ResNet-50 head's 32x7x7x2048.)"""
+    N, D, H, W, C = dx.shape
+    OD, OH, OW = dy.shape[1], dy.shape[2], dy.shape[3]
+    sh = np.empty(OW * C, dtype=dx.dtype)
+    for r in range(r0, r1):
+        n, d, h = _split_row(r, D, H)
+        out = dx[n, d, h].reshape(W * C)
+        od, oh = d // kd, h // kh
+        if od >= OD or oh >= OH:
+            out[:] = 0
+            continue
+        g = dy[n, od, oh].reshape(OW * C)
+        for q in range(OW * C):
+            sh[q] = g[q] / div[0]
+        for ow in range(OW):
+            s = sh[ow * C:]
+            for j in range(kw):
+                o = out[(ow * kw + j) * C:]
+                for c in range(C):
+                    o[c] = s[c]
+        out[OW * kw * C:] = 0
