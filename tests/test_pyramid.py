@@ -458,11 +458,9 @@ def test_written_chunks_are_zarrs_own_bytes(tmp_path, vol, zarr_format):
                                                            "checksum": False}
 
 
-# levels 0+1 (27 chunks of level 1) early and late; inside level 2 (12 chunks)
-@pytest.mark.parametrize("kill_after", [5, 20, 32])
-def test_killed_run_with_level0_copied_resumes_to_the_same_bytes(tmp_path, rng, kill_after):
-    """Level 0 copied by level 1's tasks: a SIGKILLed run leaves some of both; the rerun
-    rewrites none of them and ends with the bytes of an uninterrupted run."""
+def level0_copy_setup(tmp_path, rng):
+    """A Zarr v3 source whose level 0 DEST copies as stored, and an uninterrupted pyramid of it
+    -> (x, source, fresh pyramid, DEST path for the run to kill, pyramid keywords)."""
     x = rng.integers(0, 4000, size=(19, 37, 45), dtype=np.uint16)
     src = str(tmp_path / "src.zarr")
     zarr_source(src, x, (8, 8, 8), 3)
@@ -471,14 +469,18 @@ def test_killed_run_with_level0_copied_resumes_to_the_same_bytes(tmp_path, rng, 
     fresh, dest = str(tmp_path / "fresh" / "o.zarr"), str(tmp_path / "resumed" / "o.zarr")
     kw = dict(factors=[1, 2, 2], progress=False)
     poolnd.pyramid(src, fresh, **kw)
+    return x, src, fresh, dest, kw
+
+
+# levels 0+1 (27 chunks of level 1) early and late; inside level 2 (12 chunks)
+@pytest.mark.parametrize("kill_after", [5, 20, 32])
+def test_killed_run_with_level0_copied_resumes_to_the_same_bytes(tmp_path, rng, kill_after):
+    """Level 0 copied by level 1's tasks: a SIGKILLed run leaves some of both; the rerun
+    rewrites none of them and ends with the bytes of an uninterrupted run."""
+    x, src, fresh, dest, kw = level0_copy_setup(tmp_path, rng)
     run_killed(tmp_path, src, dest, kill_after, **kw)       # counts level >= 1 chunk writes
     before = {k: v for k, v in chunk_files(dest).items() if not k.endswith(".partial")}
     assert any(k.startswith("0/") for k in before) and any(k.startswith("1/") for k in before)
-    if kill_after < 27:     # what a level-0 copy killed mid-write leaves (this kill: at times)
-        os.makedirs(os.path.join(dest, "0", "c", "0", "0"), exist_ok=True)
-        with open(os.path.join(dest, "0", "c", "0", "0", "0.0123456789abcdef.partial"),
-                  "wb") as f:
-            f.write(b"half a chunk")
     poolnd.pyramid(src, dest, **kw)
     after = chunk_files(dest)
     assert all(after[k] == v for k, v in before.items())        # same inode, same mtime
@@ -536,14 +538,7 @@ KILLER_IN_A_COPY = textwrap.dedent("""
 def test_a_level0_copy_cut_short_by_a_kill_leaves_nothing_behind(tmp_path, rng):
     """SIGKILLed while copying a level-0 chunk file (its .partial written, not renamed): the
     rerun removes the .partial file and ends with the bytes of an uninterrupted run."""
-    x = rng.integers(0, 4000, size=(19, 37, 45), dtype=np.uint16)
-    src = str(tmp_path / "src.zarr")
-    zarr_source(src, x, (8, 8, 8), 3)
-    os.makedirs(tmp_path / "fresh")
-    os.makedirs(tmp_path / "resumed")
-    fresh, dest = str(tmp_path / "fresh" / "o.zarr"), str(tmp_path / "resumed" / "o.zarr")
-    kw = dict(factors=[1, 2, 2], progress=False)
-    poolnd.pyramid(src, fresh, **kw)
+    x, src, fresh, dest, kw = level0_copy_setup(tmp_path, rng)
     script = tmp_path / "killer.py"
     script.write_text(KILLER_IN_A_COPY)
     r = subprocess.run([sys.executable, str(script), src, dest, "20", json.dumps(kw)],
