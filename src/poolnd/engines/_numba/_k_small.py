@@ -7,7 +7,7 @@ import numpy as np
 from numba import njit
 
 from ._compile import _CACHE, _noalias
-from ._k_rows import MIN, SUM, _better, _interior, _split_row
+from ._k_rows import MAX, MIN, SUM, _better, _interior, _split_row
 
 
 # ----------------------------------------------------------------------------------------------
@@ -187,9 +187,20 @@ def _inside(n_out, n_in, s, p, k):
 
 
 @njit(cache=_CACHE, inline="always")
-def _into(o, h, first, op):
+def _beats(v, b, op, skip):
+    """``_better`` (v strictly better, or NaN), or with ``skip`` nan_policy="omit"'s rule of
+    ``_over_skip`` (v strictly better, or the running b NaN). Branch-free in both flags; the
+    kernels below pass ``skip`` as a literal through an inlined body, so each twin compiles to
+    its own select."""
+    return (((v > b) & (op == MAX)) | ((v < b) & (op != MAX)) | ((v != v) & (not skip))
+            | ((b != b) & skip))
+
+
+@njit(cache=_CACHE, inline="always")
+def _into(o, h, first, op, skip):
     """Row ``h`` into accumulator row ``o`` in scan order: a copy first, then the running best
-    (or sum, op SUM)."""
+    (or sum, op SUM). Row-wise partial results compose exactly under either select: the first
+    best in scan order, or the last NaN (of all of them, under ``skip``)."""
     if first:
         for q in range(o.shape[0]):
             o[q] = h[q]
@@ -200,24 +211,28 @@ def _into(o, h, first, op):
         for q in range(o.shape[0]):
             v = h[q]
             bv = o[q]
-            o[q] = v if _better(v, bv, op) else bv
+            o[q] = v if _beats(v, bv, op, skip) else bv
 
 
 @njit(cache=_CACHE, inline="always")
-def _k3_edge(row, q, sw, pw, op, ident):
-    """The best of the in-bounds taps of one row's window q (``ident`` when none is)."""
+def _k3_edge(row, q, sw, pw, op, ident, skip):
+    """The best of the in-bounds taps of one row's window q (``ident`` when none is). It starts
+    from the first in-bounds tap, not from ``ident``: under ``skip`` an all-NaN window's answer
+    is its last NaN, which the identity would beat."""
     W = row.shape[0]
     bv = ident
+    first = True
     for l in range(3):
         c = q * sw - pw + l
         if 0 <= c < W:
             v = row[c]
-            bv = v if _better(v, bv, op) else bv
+            bv = v if first or _beats(v, bv, op, skip) else bv
+            first = False
     return bv
 
 
 @njit(cache=_CACHE)
-def _k3_hrow(row, out, q_lo, q_hi, sw, pw, op, ident):
+def _k3_hrow(row, out, q_lo, q_hi, sw, pw, op, ident, skip):
     """out[q] = best of the in-bounds taps row[q*sw - pw + l], l = 0, 1, 2, in order (``ident``
     when none is in bounds): one input row's horizontal 3-tap maxima. Windows q_lo <= q < q_hi
     lie inside the row."""
@@ -229,24 +244,24 @@ def _k3_hrow(row, out, q_lo, q_hi, sw, pw, op, ident):
             for q in range(q_hi - q_lo):
                 bv = src[2 * q]
                 v = src[2 * q + 1]
-                bv = v if _better(v, bv, op) else bv
+                bv = v if _beats(v, bv, op, skip) else bv
                 v = src[2 * q + 2]
-                o[q] = v if _better(v, bv, op) else bv
+                o[q] = v if _beats(v, bv, op, skip) else bv
         else:
             for q in range(q_hi - q_lo):
                 bv = src[sw * q]
                 v = src[sw * q + 1]
-                bv = v if _better(v, bv, op) else bv
+                bv = v if _beats(v, bv, op, skip) else bv
                 v = src[sw * q + 2]
-                o[q] = v if _better(v, bv, op) else bv
+                o[q] = v if _beats(v, bv, op, skip) else bv
     for q in range(q_lo):                     # the few columns whose window touches padding
-        out[q] = _k3_edge(row, q, sw, pw, op, ident)
+        out[q] = _k3_edge(row, q, sw, pw, op, ident, skip)
     for q in range(q_hi, OW):
-        out[q] = _k3_edge(row, q, sw, pw, op, ident)
+        out[q] = _k3_edge(row, q, sw, pw, op, ident, skip)
 
 
-@njit(cache=_CACHE, nogil=True)
-def _k3_roll_cf(x, y, sh, sw, ph, pw, nchunk, op, ident, r0, r1):
+@njit(cache=_CACHE, inline="always")
+def _k3_roll(x, y, sh, sw, ph, pw, nchunk, op, ident, skip, r0, r1):
     """Max/min of 3x3 windows (2-d, no dilation, depth untouched), values only. Each input
     row's horizontal 3-tap maxima are computed once into a rolling buffer of three rows
     (slot = row % 3) and combined vertically in row order; with stride 2 an input row serves two
@@ -276,16 +291,29 @@ def _k3_roll_cf(x, y, sh, sw, ph, pw, nchunk, op, ident, r0, r1):
                     continue
                 slot = r % 3
                 if have[slot] != r:
-                    _k3_hrow(x[b, d, r], buf[slot], q_lo, q_hi, sw, pw, op, ident)
+                    _k3_hrow(x[b, d, r], buf[slot], q_lo, q_hi, sw, pw, op, ident, skip)
                     have[slot] = r
-                _into(o, buf[slot], n == 0, op)
+                _into(o, buf[slot], n == 0, op, skip)
                 n += 1
             if n == 0:                        # a window row range wholly in padding
                 o[:] = ident
 
 
 @njit(cache=_CACHE, nogil=True)
-def _k3_flat_cf(x, y, sh, sw, ph, pw, op, ident, r0, r1):
+def _k3_roll_cf(x, y, sh, sw, ph, pw, nchunk, op, ident, r0, r1):
+    """_k3_roll, propagating NaN."""
+    _k3_roll(x, y, sh, sw, ph, pw, nchunk, op, ident, False, r0, r1)
+
+
+@njit(cache=_CACHE, nogil=True)
+def _k3_roll_omit(x, y, sh, sw, ph, pw, nchunk, op, ident, nan, r0, r1):
+    """nan_policy="omit"'s _k3_roll_cf itself, with or without a NaN (as ``_k2_2d_omit``):
+    ``nan`` stays False."""
+    _k3_roll(x, y, sh, sw, ph, pw, nchunk, op, ident, True, r0, r1)
+
+
+@njit(cache=_CACHE, inline="always")
+def _k3_flat(x, y, sh, sw, ph, pw, op, ident, skip, r0, r1):
     """Max/min of 3x3 windows, values only, one plane per work item, for ``W % sw == 0``: the
     plane's horizontal 3-tap maxima in one flat pass over the plane seen as a single row (row
     r's window q is flat window r*(W/sw) + q), the few windows that straddle a row's ends redone
@@ -318,23 +346,23 @@ def _k3_flat_cf(x, y, sh, sw, ph, pw, op, ident, r0, r1):
                 for k in range(n):
                     bv = ev[k]
                     v = od[k]
-                    bv = v if _better(v, bv, op) else bv
+                    bv = v if _beats(v, bv, op, skip) else bv
                     v = e1[k]
-                    o[k] = v if _better(v, bv, op) else bv
+                    o[k] = v if _beats(v, bv, op, skip) else bv
             else:
                 for k in range(n):
                     bv = src[sw * k]
                     v = src[sw * k + 1]
-                    bv = v if _better(v, bv, op) else bv
+                    bv = v if _beats(v, bv, op, skip) else bv
                     v = src[sw * k + 2]
-                    o[k] = v if _better(v, bv, op) else bv
+                    o[k] = v if _beats(v, bv, op, skip) else bv
         for r in range(H):                    # windows that touch a row's ends
             row = x[b, d, r]
             base = r * per
             for q in range(q_lo):
-                hf[base + q] = _k3_edge(row, q, sw, pw, op, ident)
+                hf[base + q] = _k3_edge(row, q, sw, pw, op, ident, skip)
             for q in range(q_hi, OW):
-                hf[base + q] = _k3_edge(row, q, sw, pw, op, ident)
+                hf[base + q] = _k3_edge(row, q, sw, pw, op, ident, skip)
         for oh in range(OH):
             o = y[b, d, oh]
             z0 = oh * sh - ph
@@ -345,18 +373,30 @@ def _k3_flat_cf(x, y, sh, sw, ph, pw, op, ident, r0, r1):
                 for q in range(OW):
                     bv = h0[q]
                     v = h1[q]
-                    bv = v if _better(v, bv, op) else bv
+                    bv = v if _beats(v, bv, op, skip) else bv
                     v = h2[q]
-                    o[q] = v if _better(v, bv, op) else bv
+                    o[q] = v if _beats(v, bv, op, skip) else bv
                 continue
             rows = 0
             for j in range(3):
                 r = z0 + j
                 if 0 <= r < H:
-                    _into(o, hf[r * per:], rows == 0, op)
+                    _into(o, hf[r * per:], rows == 0, op, skip)
                     rows += 1
             if rows == 0:
                 o[:] = ident
+
+
+@njit(cache=_CACHE, nogil=True)
+def _k3_flat_cf(x, y, sh, sw, ph, pw, op, ident, r0, r1):
+    """_k3_flat, propagating NaN."""
+    _k3_flat(x, y, sh, sw, ph, pw, op, ident, False, r0, r1)
+
+
+@njit(cache=_CACHE, nogil=True)
+def _k3_flat_omit(x, y, sh, sw, ph, pw, op, ident, nan, r0, r1):
+    """nan_policy="omit"'s _k3_flat_cf itself, with or without a NaN: ``nan`` stays False."""
+    _k3_flat(x, y, sh, sw, ph, pw, op, ident, True, r0, r1)
 
 
 @njit(cache=_CACHE, nogil=True)

@@ -77,7 +77,7 @@ def _tiles_cf(x, y, kh, kw, op, div, r0, r1):
         for oh in range(OH):
             o = y[b, d, oh]
             for ii in range(kh):
-                _into(o, hf[(oh * kh + ii) * OW:], ii == 0, op)
+                _into(o, hf[(oh * kh + ii) * OW:], ii == 0, op, False)
             if op == SUM:
                 for q in range(OW):
                     o[q] = o[q] / div[0]
