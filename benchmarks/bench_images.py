@@ -19,7 +19,10 @@ Tables (numba engine, interleaved rounds, median and 25th percentile, ratio = po
 3. nan_policy="omit" on inputs without NaN against "propagate" (16x32x112x112 float32,
    channels first and last, and a 4x16x64^3 volume; max/min/avg/sum 2x2, 3x3 stride 1 and 2,
    5x5 stride 3, median, mode): the price of the NaN check, which the numba engine fuses into
-   every forward kernel (``_checked_run``). ``--only omit`` runs this table alone.
+   every forward kernel (``_checked_run``'s scan of each block while in L1, a flag in the
+   channels-last averages' and the sums' own loops), or of no check at all where a kernel skips
+   NaN in its select (the 2x2, 2x2x2 and 3x3 max and min). ``--only omit`` runs this table
+   alone.
 """
 from __future__ import annotations
 
