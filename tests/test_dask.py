@@ -204,6 +204,10 @@ def test_kernel_paths_that_sum_in_another_order(rng):
         for count_include_pad in (True, False):
             check(poolnd.avg_pool2d, x, chunks, ks, st, pad, ceil, count_include_pad)
         check(poolnd.pool, x, chunks, "sum", ks, st, ((pad, pad),) * 2, 1, ceil, spatial_dims=2)
+    x3 = random_input(rng, (1, 2, 13, 16, 16), "float32")      # 3-d boxes next to overhangs
+    for ks, ceil, chunks in [((4, 8, 8), False, ((1,), (2,), (4, 8, 1), (8, 8), (16,))),
+                             ((3, 4, 4), True, ((1,), (2,), (6, 7), (4, 12), (8, 8)))]:
+        check(poolnd.avg_pool3d, x3, chunks, ks, ks, 0, ceil)
     xl = np.ascontiguousarray(x.transpose(0, 2, 3, 1))               # channels-last kernels
     check(poolnd.avg_pool2d, xl, ((2,), (10, 20), (3, 27), (3,)), 2, layout="NHWC")
     check(poolnd.avg_pool2d, xl, ((2,), (10, 20), (3, 27), (3,)), 3, 2, 1, layout="NHWC")

@@ -221,28 +221,36 @@ def _lp_forward(eng, x, xc, g: Geometry, norm_type: float, keep: bool):
     contiguous; the returned ``y`` is the caller's), so later in-place changes to either never
     reach the gradient. That costs one input-sized and one output-sized copy per kept forward."""
     acc = acc_dtype(xc.dtype)
-    a = np.abs(xc.astype(acc, copy=False))
     x_kept = (xc.copy() if np.may_share_memory(xc, x) else xc) if keep else None
     if np.isinf(norm_type):
+        a = np.absolute(xc, dtype=acc)
         y, arg = eng.max_forward(a, g, minimum=False, with_arg=keep)
         y = np.maximum(y, 0)              # a window wholly in padding: the norm of zeros
         return y.astype(xc.dtype, copy=False), arg, ((x_kept,) if keep else ())
-    t = a * a if norm_type == 2 else np.power(a, acc.type(norm_type))
-    s = eng.avg_forward(t, g, count_include_pad=True, divisor_override=None)
-    y = np.power(s * acc.type(math.prod(g.kernel)), acc.type(1.0 / norm_type))
+    if norm_type == 2:                    # x * x is |x| * |x|: one pass, one temporary
+        t = np.multiply(xc, xc, dtype=acc)
+    else:
+        t = np.power(np.absolute(xc, dtype=acc), acc.type(norm_type))
+    y = eng.avg_forward(t, g, count_include_pad=True, divisor_override=None)
+    del t
+    if not y.flags.writeable or np.may_share_memory(y, xc):       # an engine's own array
+        y = y.copy()
+    np.multiply(y, acc.type(math.prod(g.kernel)), out=y)        # in place: the same values
+    np.power(y, acc.type(1.0 / norm_type), out=y)
     return y.astype(xc.dtype, copy=keep), None, ((x_kept, y) if keep else ())
 
 
 def _lp_backward(eng, dyc, saved: Saved, norm_type: float):
     """``dx = sign(x) |x|**(p-1) * spread(dy * K * y**(1-p)) / count``; zero where ``y == 0``
     (PyTorch's relu in the composition passes no gradient there); ``sign(0) = +1``, so for
-    ``x >= 0`` this is PyTorch's ``p * x**(p-1)`` chain exactly."""
+    ``x >= 0`` this is PyTorch's ``p * x**(p-1)`` chain exactly (for p = 2, ``x`` itself).
+    The full-size passes work in place on the spread gradient."""
     xc = saved.aux[0]
     acc = acc_dtype(xc.dtype)
     x = xc.astype(acc, copy=False)
-    sign = np.where(x < 0, acc.type(-1), acc.type(1))
     dy = dyc.astype(acc, copy=False)
     if np.isinf(norm_type):
+        sign = np.where(x < 0, acc.type(-1), acc.type(1))
         return (eng.max_backward(dy, saved.arg, saved.geometry) * sign).astype(xc.dtype)
     y = saved.aux[1]
     p = acc.type(norm_type)
@@ -250,8 +258,15 @@ def _lp_backward(eng, dyc, saved: Saved, norm_type: float):
                      * np.power(y, acc.type(1) - p), acc.type(0))
     spread = eng.avg_backward(share, saved.geometry, count_include_pad=True,
                               divisor_override=None)
-    grad_t = sign * (np.abs(x) if norm_type == 2 else np.power(np.abs(x), p - acc.type(1)))
-    return (spread * grad_t).astype(xc.dtype)
+    if not spread.flags.writeable:
+        spread = spread.copy()
+    if norm_type == 2:                    # sign(x) |x| is x (a -0 input: -0, as 2 x gives)
+        np.multiply(spread, x, out=spread)
+        return spread.astype(xc.dtype, copy=False)
+    grad_t = np.power(np.absolute(x), p - acc.type(1))
+    np.negative(grad_t, out=grad_t, where=x < 0)                # sign(x), with sign(0) = +1
+    np.multiply(spread, grad_t, out=spread)
+    return spread.astype(xc.dtype, copy=False)
 
 
 def _divisor_override(p: _args.Params):

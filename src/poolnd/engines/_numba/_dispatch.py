@@ -30,7 +30,8 @@ from ._k_small import (_k2_2d, _k2_2d_sum, _k2_3d, _k2_3d_sum, _k2_arg_2d, _k2_a
                        _k2_arg_cl, _k2_avg_back_cf, _k2_cl, _k2_cl_omit, _k2_cl_sum,
                        _k2_cl_sum_checked, _k3_avg_cf, _k3_flat_cf, _k3_flat_omit, _k3_roll_cf,
                        _k3_roll_omit)
-from ._k_tiles import _global_best_cf, _global_sum_cf, _tiles_arg_cf, _tiles_back_cf, _tiles_cf
+from ._k_tiles import (_boxes_back_cf, _boxes_sum_cf, _global_best_cf, _global_sum_cf, _tiles_arg_cf,
+                       _tiles_back_cf, _tiles_cf)
 from ._plan import _boxes, _counts3, _dummy, _global, _k2_fast, _k3_fast, _tables, _tiles
 from ._threadpool import _pool, _threads
 
@@ -321,6 +322,12 @@ def _avg_tiles(c):
              int(c.geo[2]), SUM, c.div())
 
 
+def _avg_boxes(c):
+    kd, kh, kw = (int(v) for v in c.geo[:3])
+    c.launch(_boxes_sum_cf, c.rows, c.x.size, c.tb["out3"][2], c.v(c.x, False), c.v(c.y), kd, kh,
+             kw, c.div())
+
+
 def _avg_k3(c):
     acc = acc_dtype(c.x.dtype)
     _, ch, cw = _counts3(c.g, c.count_include_pad, acc)
@@ -371,6 +378,8 @@ AVG_FORWARD = (
     ("2x2", lambda c: _cf(c) and c.k2 and not c.is_int, _avg_k2),
     ("unsigned boxes", lambda c: _int_boxes(c) and _unsigned_shift(c), _avg_boxes_unsigned),
     ("tiles", lambda c: _cf(c) and _tiles(c.g) and not c.is_int, _avg_tiles),
+    ("3-d boxes", lambda c: _cf(c) and _boxes(c.g) and c.geo[0] > 1 and not c.is_int,
+     _avg_boxes),
     ("stride-1 planes", _stride1_planes, _avg_planes),
     ("3x3", lambda c: _cf(c) and _k3_fast(c.g) and not c.is_int, _avg_k3),
     ("rows", _cf, _avg_rows),
@@ -470,6 +479,13 @@ def _spread_tiles(c):
               int(c.geo[1]), int(c.geo[2]), np.array([c.override or c.g.taps], dtype=c.x.dtype))
 
 
+def _spread_boxes(c):
+    D, H, _ = c.tb["in3"]
+    kd, kh, kw = (int(v) for v in c.geo[:3])
+    _pool.run(_boxes_back_cf, c.B * D * H, c.y.size, c.v(c.x), c.v(c.y, False), kd, kh, kw,
+              np.array([c.override or c.g.taps], dtype=c.x.dtype))
+
+
 def _spread_k2(c):
     D, H, _ = c.tb["in3"]
     _pool.run(_k2_avg_back_cf, c.B * D * H, _work(c), c.v(c.x), c.v(c.y, False), c.k2,
@@ -495,6 +511,8 @@ BACKWARD = (
     ("spread last", lambda c: not _cf(c), _spread_last),
     ("spread tiles", lambda c: _tiles(c.g) and c.override != 1, _spread_tiles),
     ("spread 2x2", lambda c: c.k2 and c.override != 1, _spread_k2),
+    ("spread 3-d boxes", lambda c: _boxes(c.g) and c.geo[0] > 1 and c.override != 1,
+     _spread_boxes),
     ("spread rows", lambda c: True, _spread_rows),
 )
 

@@ -6,7 +6,7 @@ import numpy as np
 from numba import njit
 
 from ._compile import _CACHE
-from ._k_rows import MAX, SUM, _better
+from ._k_rows import MAX, SUM, _better, _split_row
 from ._k_small import _into
 
 
@@ -84,6 +84,33 @@ def _tiles_cf(x, y, kh, kw, op, div, r0, r1):
 
 
 @njit(cache=_CACHE, nogil=True)
+def _boxes_sum_cf(x, y, kd, kh, kw, div, r0, r1):
+    """The average (the sum divided by div[0]) of kd x kh x kw boxes, kd > 1 (stride = kernel,
+    no padding or dilation, every window inside; _tiles_cf is the kd = 1 case), one output row
+    per work item. Every tap is added into the output row in row-major order (depth, height,
+    width) from 0, as every average kernel does; each tap row's tiles in kw loops over the
+    outputs (_tile_pass's order)."""
+    OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
+    zero = div[0] * 0
+    for r in range(r0, r1):
+        b, od, oh = _split_row(r, OD, OH)
+        o = y[b, od, oh]
+        _tile_pass(x[b, od * kd, oh * kh], o, OW, kw, SUM, zero)
+        for i in range(kd):
+            for ii in range(kh):
+                if i == 0 and ii == 0:
+                    continue
+                row = x[b, od * kd + i, oh * kh + ii]
+                for q in range(OW):
+                    t = o[q]
+                    for j in range(q * kw, q * kw + kw):
+                        t += row[j]
+                    o[q] = t
+        for q in range(OW):
+            o[q] = o[q] / div[0]
+
+
+@njit(cache=_CACHE, nogil=True)
 def _tiles_arg_cf(x, y, arg, kh, kw, op, r0, r1):
     """_tiles_cf for max/min with the window-local argmax (tap i*kw + j): each row's tile
     winner and its column first, then the rows in order, as the row-major scan picks them.
@@ -157,6 +184,31 @@ def _tiles_back_cf(dy, dx, kh, kw, div, r0, r1):
                     seg[j] = share
             for c in range(OW * kw, W):
                 out[c] = 0
+
+
+@njit(cache=_CACHE, nogil=True)
+def _boxes_back_cf(dy, dx, kd, kh, kw, div, r0, r1):
+    """_tiles_back_cf for kd x kh x kw boxes, kd > 1: every input of a box gets its dy /
+    div[0], inputs outside every box 0; one input row per work item."""
+    B, D, H, W = dx.shape
+    OD, OH, OW = dy.shape[1], dy.shape[2], dy.shape[3]
+    for i in range(r0, r1):
+        b, d, r = _split_row(i, D, H)
+        out = dx[b, d, r]
+        od = d // kd
+        oh = r // kh
+        if od >= OD or oh >= OH:
+            for c in range(W):
+                out[c] = 0
+            continue
+        g = dy[b, od, oh]
+        for q in range(OW):
+            share = g[q] / div[0]
+            seg = out[q * kw:]
+            for j in range(kw):
+                seg[j] = share
+        for c in range(OW * kw, W):
+            out[c] = 0
 
 
 # ----------------------------------------------------------------------------------------------
