@@ -99,6 +99,28 @@ def values_only(rng):
                 if not same:
                     failures += 1
                     print("MISMATCH values-only", planes, (h, w), stride, pad, mode)
+    # non-overlapping tiles with indices, four tiles of a row side by side and the rest
+    for shape, kern in (((2, 3, 6, 17), (2, 3)), ((1, 2, 8, 40), (4, 4))):
+        x = rng.integers(-2, 3, size=shape).astype(np.float32)
+        x[rng.random(shape) < 0.05] = np.nan
+        for mode in ("max", "min"):
+            got, want = (poolnd.pool(x, mode, kern, spatial_dims=2, return_indices=True,
+                                     engine=e) for e in ("numba", "reference"))
+            if any(a.tobytes() != b.tobytes() for a, b in zip(got, want)):
+                failures += 1
+                print("MISMATCH tiles indices", shape, kern, mode)
+    # global max/min, values only: eight small planes at a time (and the rest one by one);
+    # NaN, signed zeros and ties, bit for bit
+    for shape in ((3, 9, 6, 7), (2, 5, 3, 3), (1, 3, 9, 9)):
+        x = rng.integers(-2, 3, size=shape).astype(np.float32)
+        x[rng.random(shape) < 0.05] = np.nan
+        x[x == 0] = np.where(rng.random(int((x == 0).sum())) < 0.5, -0.0, 0.0)
+        for mode in ("max", "min"):
+            got, want = (poolnd.pool(x, mode, shape[2:], spatial_dims=2, engine=e)
+                         for e in ("numba", "reference"))
+            if got.tobytes() != want.tobytes():
+                failures += 1
+                print("MISMATCH values-only global", shape, mode)
     return failures
 
 

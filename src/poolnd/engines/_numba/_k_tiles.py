@@ -140,7 +140,33 @@ def _tiles_arg_cf(x, y, arg, kh, kw, op, r0, r1):
             row = x[b, d, r]
             h = hf[r * OW:]
             hc = hj[r * OW:]
-            for q in range(OW):
+            q0 = 0
+            while q0 + 4 <= OW:               # four tiles side by side: independent chains
+                sa, sb = row[q0 * kw:], row[(q0 + 1) * kw:]
+                sc, sd = row[(q0 + 2) * kw:], row[(q0 + 3) * kw:]
+                va, vb, vc, vd = sa[0], sb[0], sc[0], sd[0]
+                ja = jb = jc = jd = 0
+                for j in range(1, kw):
+                    v = sa[j]
+                    tk = _better(v, va, op)
+                    va = v if tk else va
+                    ja = j if tk else ja
+                    v = sb[j]
+                    tk = _better(v, vb, op)
+                    vb = v if tk else vb
+                    jb = j if tk else jb
+                    v = sc[j]
+                    tk = _better(v, vc, op)
+                    vc = v if tk else vc
+                    jc = j if tk else jc
+                    v = sd[j]
+                    tk = _better(v, vd, op)
+                    vd = v if tk else vd
+                    jd = j if tk else jd
+                h[q0], h[q0 + 1], h[q0 + 2], h[q0 + 3] = va, vb, vc, vd
+                hc[q0], hc[q0 + 1], hc[q0 + 2], hc[q0 + 3] = ja, jb, jc, jd
+                q0 += 4
+            for q in range(q0, OW):
                 s = row[q * kw:]
                 bv = s[0]
                 bj = 0
@@ -248,6 +274,29 @@ def _global_best_cf(x, y, arg, op, with_arg, r0, r1):
     small = P < SMALL_PLANE
     b0 = r0
     if small:                         # small planes: four scans side by side
+        while not with_arg and b0 + 8 <= r1:     # values only: eight, no positions
+            v0, v1, v2, v3 = x[b0, 0], x[b0 + 1, 0], x[b0 + 2, 0], x[b0 + 3, 0]
+            v4, v5, v6, v7 = x[b0 + 4, 0], x[b0 + 5, 0], x[b0 + 6, 0], x[b0 + 7, 0]
+            for i in range(1, P):
+                v = x[b0, i]
+                v0 = v if _better(v, v0, op) else v0
+                v = x[b0 + 1, i]
+                v1 = v if _better(v, v1, op) else v1
+                v = x[b0 + 2, i]
+                v2 = v if _better(v, v2, op) else v2
+                v = x[b0 + 3, i]
+                v3 = v if _better(v, v3, op) else v3
+                v = x[b0 + 4, i]
+                v4 = v if _better(v, v4, op) else v4
+                v = x[b0 + 5, i]
+                v5 = v if _better(v, v5, op) else v5
+                v = x[b0 + 6, i]
+                v6 = v if _better(v, v6, op) else v6
+                v = x[b0 + 7, i]
+                v7 = v if _better(v, v7, op) else v7
+            y[b0], y[b0 + 1], y[b0 + 2], y[b0 + 3] = v0, v1, v2, v3
+            y[b0 + 4], y[b0 + 5], y[b0 + 6], y[b0 + 7] = v4, v5, v6, v7
+            b0 += 8
         while b0 + 4 <= r1:
             ra, rb, rc, rd = x[b0], x[b0 + 1], x[b0 + 2], x[b0 + 3]
             va, vb, vc, vd = ra[0], rb[0], rc[0], rd[0]
