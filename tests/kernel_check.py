@@ -99,6 +99,29 @@ def values_only(rng):
                 if not same:
                     failures += 1
                     print("MISMATCH values-only", planes, (h, w), stride, pad, mode)
+    # 3-d max/min, 3x3 over H, W and depth pooled: the 2-d kernels per slice, then depth
+    for shape, kern, stride, pad, ceil in (((2, 3, 5, 6, 7), 3, 2, 1, True),
+                                           ((1, 2, 6, 5, 8), (2, 3, 3), (1, 1, 2), 0, False)):
+        x = rng.integers(-2, 3, size=shape).astype(np.float32)
+        x[rng.random(shape) < 0.1] = np.nan
+        x[x == 0] = -0.0
+        for mode in ("max", "min"):
+            got, want = (poolnd.pool(x, mode, kern, stride, pad, 1, ceil, spatial_dims=3,
+                                     engine=e) for e in ("numba", "reference"))
+            if got.tobytes() != want.tobytes():
+                failures += 1
+                print("MISMATCH values-only 3x3 slices", shape, kern, mode)
+    # channels-last stride-1 max/min, values only: separably (W maxima, then rows)
+    for shape, kern, pad, dil in (((2, 7, 9, 5), 3, 1, 1), ((1, 6, 8, 3), (5, 3), (2, 0), (1, 2))):
+        x = rng.integers(-2, 3, size=shape).astype(np.float32)
+        x[rng.random(shape) < 0.1] = np.nan
+        x[x == 0] = -0.0
+        for mode in ("max", "min"):
+            got, want = (poolnd.pool(x, mode, kern, 1, pad, dil, spatial_dims=2, layout="NHWC",
+                                     engine=e) for e in ("numba", "reference"))
+            if got.tobytes() != want.tobytes():
+                failures += 1
+                print("MISMATCH values-only separable channels-last", shape, kern, mode)
     # non-overlapping tiles with indices, four tiles of a row side by side and the rest
     for shape, kern in (((2, 3, 6, 17), (2, 3)), ((1, 2, 8, 40), (4, 4))):
         x = rng.integers(-2, 3, size=shape).astype(np.float32)

@@ -526,8 +526,11 @@ def check_unpool_indices(op: str, idx: np.ndarray, out_size) -> None:
         plane *= v
     if idx.size == 0:
         return
-    bad = (idx < 0) | (idx >= plane)
-    if bad.any():
+    # one pass: seen as unsigned, a negative index is above every plane size
+    top = idx.view(np.dtype(f"u{idx.dtype.itemsize}")).max() if idx.dtype.kind == "i" \
+        else idx.max()
+    if top >= plane:
+        bad = (idx < 0) | (idx >= plane)
         first = int(idx[bad].flat[0])
         fail(op, f"indices must lie in [0, {plane}) (flat offsets into each output plane of "
                  f"spatial size {tuple(out_size)}), got {first}")

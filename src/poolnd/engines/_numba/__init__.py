@@ -207,14 +207,14 @@ def _planes3(a):
 
 def scatter_add(dy, idx, in_size):
     src = _widen(np.ascontiguousarray(dy, dtype=acc_dtype(dy.dtype)))
-    dx = np.zeros((dy.shape[0],) + tuple(in_size) + dy.shape[-1:], dtype=src.dtype)
+    dx = np.empty((dy.shape[0],) + tuple(in_size) + dy.shape[-1:], dtype=src.dtype)
     _pool.run(_scatter, dy.shape[0], dy.size, _planes3(src), _planes3(idx), _planes3(dx), True)
     return dx.astype(dy.dtype, copy=False)
 
 
 def scatter_set(x, idx, out_size):
     src = _widen(np.ascontiguousarray(x))
-    y = np.zeros((x.shape[0],) + tuple(out_size) + x.shape[-1:], dtype=src.dtype)
+    y = np.empty((x.shape[0],) + tuple(out_size) + x.shape[-1:], dtype=src.dtype)
     _pool.run(_scatter, x.shape[0], x.size, _planes3(src), _planes3(idx), _planes3(y), False)
     return y.astype(x.dtype, copy=False)
 

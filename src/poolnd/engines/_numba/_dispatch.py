@@ -21,14 +21,14 @@ from ._k_check import (_checked_run, _k2_2d_omit, _k2_2d_sum_checked, _k2_3d_omi
                        _k2_3d_sum_checked)
 from ._k_ints import _boxes_int_best, _boxes_umean
 from ._k_planes import PLANE_LIMIT, _plane_sum_cf
-from ._k_last import _avg_cl, _avg_cl_checked, _back_cl, _best_cl, _tiles_back_cl
+from ._k_last import _avg_cl, _avg_cl_checked, _back_cl, _best_cl, _sep_cl, _tiles_back_cl
 from ._k_nd import _avg_nd, _back_nd, _best_nd
 from ._k_rows import SUM, _avg_cf, _back_cf, _best_arg_cf, _best_cf, _route_cf, _route_cl
 from ._k_running import _running_arg_cf, _running_cf, running_plan
 from ._k_running import fits as _running
 from ._k_small import (_k2_2d, _k2_2d_sum, _k2_3d, _k2_3d_sum, _k2_arg_2d, _k2_arg_3d,
                        _k2_arg_cl, _k2_avg_back_cf, _k2_cl, _k2_cl_omit, _k2_cl_sum,
-                       _k2_cl_sum_checked, _k3_avg_cf, _k3_flat_cf, _k3_flat_omit, _k3_roll_cf,
+                       _k2_cl_sum_checked, _depth_best, _k3_avg_cf, _k3_flat_cf, _k3_flat_omit, _k3_roll_cf,
                        _k3_roll_omit)
 from ._k_tiles import (_boxes_back_cf, _boxes_sum_cf, _global_best_cf, _global_sum_cf, _tiles_arg_cf,
                        _tiles_back_cf, _tiles_cf)
@@ -213,6 +213,27 @@ def _max_k3_flat(c):
              c.op, c.ident)
 
 
+def _k3_depth(c) -> bool:
+    """Whether a 3-d max is 3x3 windows over H, W (no dilation there, W stride 1 or 2) with
+    depth pooled (kd > 1): each input slice's 3x3 results are computed once, by the 2-d
+    kernels, and combined over depth (:func:`._k_small._depth_best`)."""
+    kd, kh, kw, sd, sh, sw, dd, dh, dw = (int(v) for v in c.geo[:9])
+    return c.g.ndim == 3 and kd > 1 and kh == kw == 3 and dh == dw == 1 and sw in (1, 2)
+
+
+def _max_k3_depth(c):
+    g = c.g
+    D, H, W = g.in_size
+    OD, OH, OW = g.out_size
+    g2 = Geometry((H, W), g.kernel[1:], g.stride[1:], g.dilation[1:], g.pad_before[1:],
+                  g.pad_after[1:], (OH, OW))
+    t = np.empty((c.B * D, OH, OW, 1), dtype=c.y.dtype)
+    run("max forward", Call(g2, c.x.reshape(c.B * D, H, W, 1), t, op=c.op, ident=c.ident))
+    kd, sd, dd, pd = (int(c.geo[i]) for i in (0, 3, 6, 9))
+    c.launch(_depth_best, c.B * OD, c.y.size, OH * OW, t.reshape(c.B, D, OH * OW),
+             c.y.reshape(c.B, OD, OH * OW), kd, sd, dd, pd, c.op, c.ident)
+
+
 def _chunk_starts(planes, nchunk, OH, OW):
     """Where each work item of a kernel that splits each plane's output rows into ``nchunk``
     chunks begins in the flat output."""
@@ -250,6 +271,22 @@ def _max_cl(c):
              c.a4(), c.geo, c.op, c.with_arg, c.ident)
 
 
+def _sep_last(c) -> bool:
+    """Whether a channels-last max runs separably (:func:`._k_last._sep_cl`): values only,
+    depth untouched, stride 1, windows of at least 3x3 (kw + kh selects instead of kw * kh)."""
+    kd, kh, kw, sd, sh, sw = (int(v) for v in c.geo[:6])
+    return (not c.with_arg and kd == 1 and sd == 1 and int(c.geo[9]) == 0 and sh == sw == 1
+            and kh >= 3 and kw >= 3 and c.tb["out3"][0] == c.tb["in3"][0])
+
+
+def _max_sep_cl(c):
+    OD, OH, OW = c.tb["out3"]
+    planes = c.B * OD
+    nchunk = max(1, min(OH, -(-4 * _threads() // max(planes, 1))))
+    c.launch(_sep_cl, planes * nchunk, c.x.size, _chunk_starts(planes, nchunk, OH, OW * c.T),
+             c.v(c.x, False), c.v(c.y), c.geo, c.op, c.ident, nchunk)
+
+
 def _cf(c):
     return c.T == 1
 
@@ -268,9 +305,12 @@ MAX_FORWARD = (
     ("3x3 planes", lambda c: _cf(c) and _k3_fast(c.g) and _k3_planes(c), _max_k3_flat),
     ("3x3 rows", lambda c: _cf(c) and _k3_fast(c.g), _max_k3_roll),
     ("running", lambda c: _cf(c) and _running(c.g), _max_running),
+    ("3x3 slices, then depth", lambda c: _cf(c) and not c.with_arg and _k3_depth(c),
+     _max_k3_depth),
     ("rows", _cf, _max_rows),
     ("last 2x2", lambda c: c.k2 == 1 and not c.with_arg, _max_k2_cl),
     ("last 2x2 indices", lambda c: c.k2 == 1, _max_k2_arg_cl),
+    ("last separable", _sep_last, _max_sep_cl),
     ("last", lambda c: True, _max_cl),
 )
 
@@ -467,6 +507,28 @@ def _spread_last(c):
               c.v(c.y, False), c.geo, False, cs)
 
 
+def _stride1_geo(c):
+    """The geometry of a stride-1 average backward seen as a forward window sum over the
+    shares: input z of a window of k taps (dilation d, padding p before) receives the shares
+    of outputs z + p - t*d, t < k, a stride-1 window with the same kernel and dilation over
+    the shares, padded by (k-1)*d - p before. None for other strides, a max, or integers."""
+    if c.x.dtype.kind != "f" or c.with_arg or any(int(v) != 1 for v in c.geo[3:6]):
+        return None
+    geo = c.geo.copy()
+    geo[9:12] = (geo[0:3] - 1) * geo[6:9] - geo[9:12]
+    return geo
+
+
+def _spread_last_stride1(c):
+    """Channels-last stride-1 average backward: the forward kernel (:func:`._k_last._avg_cl`)
+    over the shares, divisor 1 (each input gathers its covering windows' shares, taps in
+    descending order: the backward's float rounding allows another order than _back_cl's)."""
+    one = np.ones(1, dtype=c.x.dtype)
+    D, H, W = c.tb["in3"]
+    _pool.run(_avg_cl, c.B * D * H, _work(c), c.v(_shared(c)), c.v(c.y, False),
+              _stride1_geo(c), one, one, one, one[0], np.zeros(1, dtype=c.x.dtype), 0)
+
+
 def _spread_last_boxes(c):
     D, H, _ = c.tb["in3"]
     kd, kh, kw = (int(v) for v in c.geo[:3])
@@ -477,6 +539,13 @@ def _spread_last_boxes(c):
 def _spread_tiles(c):
     _pool.run(_tiles_back_cf, c.B * c.tb["in3"][0], c.y.size, c.v(c.x), c.v(c.y, False),
               int(c.geo[1]), int(c.geo[2]), np.array([c.override or c.g.taps], dtype=c.x.dtype))
+
+
+def _divides(c) -> bool:
+    """Whether the spreading kernels that divide dy themselves (by ``override`` or the taps)
+    apply: any float dy (``override`` 1 is then a divisor of 1: the sum's, exact), but not
+    integer shares already divided (``override`` 1 with integers)."""
+    return c.override != 1 or c.x.dtype.kind == "f"
 
 
 def _spread_boxes(c):
@@ -490,6 +559,32 @@ def _spread_k2(c):
     D, H, _ = c.tb["in3"]
     _pool.run(_k2_avg_back_cf, c.B * D * H, _work(c), c.v(c.x), c.v(c.y, False), c.k2,
               np.array([c.override or c.g.taps], dtype=c.x.dtype))
+
+
+def _spread_planes_geo(c):
+    """_stride1_geo for the channels-first plane sums (:func:`._k_planes._plane_sum_cf`),
+    or None: the padding before and after each at most (k-1)*d (the shares' padded plane then
+    holds them), the padded plane within PLANE_LIMIT."""
+    if not _cf(c):
+        return None
+    geo = _stride1_geo(c)
+    if geo is None:
+        return None
+    ext = (c.geo[0:3] - 1) * c.geo[6:9]
+    after = np.array((0,) * (3 - c.g.ndim) + tuple(c.g.pad_after), dtype=np.int64)
+    if (geo[9:12] < 0).any() or (after > ext).any() or \
+            math.prod(int(n + e) for n, e in zip(c.tb["in3"], ext)) > PLANE_LIMIT:
+        return None
+    return geo
+
+
+def _spread_planes(c):
+    geo = _spread_planes_geo(c)
+    one = np.ones(1, dtype=c.x.dtype)
+    D, H, W = c.tb["in3"]
+    _pool.run(_plane_sum_cf, c.B, _work(c), c.v(_shared(c)), c.v(c.y, False), geo,
+              np.ones(D, c.x.dtype), np.ones(H, c.x.dtype), np.ones(W, c.x.dtype), one[0],
+              np.zeros(1, dtype=c.x.dtype), 0)
 
 
 def _spread_rows(c):
@@ -507,12 +602,15 @@ BACKWARD = (
     ("route rows", lambda c: c.with_arg and _cf(c), _route_rows),
     ("route last", lambda c: c.with_arg, _route_last),
     ("spread last boxes", lambda c: not _cf(c) and (_boxes(c.g) or _global(c.g))
-     and c.override != 1, _spread_last_boxes),
+     and _divides(c), _spread_last_boxes),
+    ("spread last stride-1", lambda c: not _cf(c) and _stride1_geo(c) is not None,
+     _spread_last_stride1),
     ("spread last", lambda c: not _cf(c), _spread_last),
-    ("spread tiles", lambda c: _tiles(c.g) and c.override != 1, _spread_tiles),
-    ("spread 2x2", lambda c: c.k2 and c.override != 1, _spread_k2),
-    ("spread 3-d boxes", lambda c: _boxes(c.g) and c.geo[0] > 1 and c.override != 1,
+    ("spread tiles", lambda c: _tiles(c.g) and _divides(c), _spread_tiles),
+    ("spread 2x2", lambda c: c.k2 and _divides(c), _spread_k2),
+    ("spread 3-d boxes", lambda c: _boxes(c.g) and c.geo[0] > 1 and _divides(c),
      _spread_boxes),
+    ("spread stride-1 planes", lambda c: _spread_planes_geo(c) is not None, _spread_planes),
     ("spread rows", lambda c: True, _spread_rows),
 )
 

@@ -139,8 +139,16 @@ def _axis_spread(g, out, starts, sizes, r0, r1):
 
 @njit(cache=_CACHE, nogil=True)
 def _scatter(src, idx, dst, accumulate, r0, r1):
+    """dst[b, idx[b, o, t], t] = (or +=) src[b, o, t], in order. ``dst`` comes uninitialized:
+    each plane is zeroed here, right before its scatter, while it is in cache (np.zeros' fresh
+    pages were faulted in and zeroed by the scatter's scattered writes: 2x2 unpool of
+    16x64x56x56, one thread, 0.6x the time this way)."""
     O, T = src.shape[1], src.shape[2]
     for b in range(r0, r1):
+        plane = dst[b]
+        for p in range(plane.shape[0]):
+            for t in range(T):
+                plane[p, t] = 0
         for o in range(O):             # in order: for a repeated index the last write wins
             for t in range(T):
                 if accumulate:

@@ -55,6 +55,49 @@ def _cl_best_arg_into(o, a, src, C, op, t):
 
 
 @njit(cache=_CACHE, nogil=True)
+def _sep_cl(x, y, geo, op, ident, nchunk, r0, r1):
+    """Max/min, values only, of 2-d windows (depth untouched: kd = sd = 1, no depth padding),
+    separably: first each input row's maxima along W (its kw taps in order, one C vector each),
+    then each output's kh rows of them in order. Rows first, then the rows in order, is
+    row-major order, so the first best / last NaN rule holds exactly (as in the 3x3 kernels).
+    kw + kh vector selects per output instead of kw * kh. Work item i: plane i // nchunk, a
+    chunk of its output rows (the rows of maxima it needs are made again by each chunk)."""
+    N, D, H, W, C = x.shape
+    OH, OW = y.shape[2], y.shape[3]
+    kh, kw, sh, sw = geo[1], geo[2], geo[4], geo[5]
+    dh, dw, ph, pw = geo[7], geo[8], geo[10], geo[11]
+    rows_per = (OH + nchunk - 1) // nchunk
+    hb = np.empty((H, OW * C), dtype=y.dtype)
+    for i in range(r0, r1):
+        plane = i // nchunk
+        n = plane // D
+        d = plane - n * D
+        oh0 = (i - plane * nchunk) * rows_per
+        oh1 = min(OH, oh0 + rows_per)
+        if oh0 >= oh1:
+            continue
+        z0 = max(0, oh0 * sh - ph)
+        z1 = min(H, (oh1 - 1) * sh - ph + (kh - 1) * dh + 1)
+        for z in range(z0, z1):
+            row = x[n, d, z].reshape(W * C)
+            h = hb[z]
+            h[:] = ident
+            for ow in range(OW):
+                o = h[ow * C:]
+                for l in range(kw):
+                    zw = ow * sw - pw + l * dw
+                    if zw >= 0 and zw < W:
+                        _cl_best_into(o, row[zw * C:], C, op)
+        for oh in range(oh0, oh1):
+            out = y[n, d, oh].reshape(OW * C)
+            out[:] = ident
+            for j in range(kh):
+                zh = oh * sh - ph + j * dh
+                if zh >= 0 and zh < H:
+                    _cl_best_into(out, hb[zh], OW * C, op)
+
+
+@njit(cache=_CACHE, nogil=True)
 def _best_cl(x, y, arg, geo, op, with_arg, ident, r0, r1):
     N, D, H, W, C = x.shape
     OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]

@@ -400,6 +400,29 @@ def _k3_flat_omit(x, y, sh, sw, ph, pw, op, ident, nan, r0, r1):
 
 
 @njit(cache=_CACHE, nogil=True)
+def _depth_best(t, y, kd, sd, dd, pd, op, ident, r0, r1):
+    """Max/min over depth of per-slice window results: y[b, od] = the best, in slice order, of
+    t[b, z] for the window's slices z = od*sd - pd + i*dd inside [0, D) (``ident`` where none
+    is), t (B, D, Q) holding each input slice's 2-d window results and y (B, OD, Q). Slice
+    by slice is row-major order slice-major, so the first best / last NaN rule holds exactly.
+    Work item: one (b, od)."""
+    D = t.shape[1]
+    OD = y.shape[1]
+    for r in range(r0, r1):
+        b = r // OD
+        od = r - b * OD
+        o = y[b, od]
+        n = 0
+        for i in range(kd):
+            z = od * sd - pd + i * dd
+            if 0 <= z < D:
+                _into(o, t[b, z], n == 0, op, False)
+                n += 1
+        if n == 0:
+            o[:] = ident
+
+
+@njit(cache=_CACHE, nogil=True)
 def _k3_avg_cf(x, y, geo, wtab, ch, cw, override, r0, r1):
     """Averages of 3x3 windows (2-d, no dilation, W stride 1 or 2, any padding), float dtypes:
     interior columns of full rows in one literal 9-tap sum, edges tap by tap, in the same tap
