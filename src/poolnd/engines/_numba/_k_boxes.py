@@ -3,6 +3,7 @@ and index scatter/gather (unpool, the box pools' max backward)."""
 from __future__ import annotations
 
 
+import numba
 from numba import njit
 
 from ._compile import _CACHE
@@ -139,28 +140,49 @@ def _axis_spread(g, out, starts, sizes, r0, r1):
 
 @njit(cache=_CACHE, nogil=True)
 def _scatter(src, idx, dst, accumulate, r0, r1):
-    """dst[b, idx[b, o, t], t] = (or +=) src[b, o, t], in order. ``dst`` comes uninitialized:
-    each plane is zeroed here, right before its scatter, while it is in cache (np.zeros' fresh
-    pages were faulted in and zeroed by the scatter's scattered writes: 2x2 unpool of
-    16x64x56x56, one thread, 0.6x the time this way)."""
+    """dst[b, idx[b, o, t], t] = (or +=) src[b, o, t], in order (a repeated index: the last
+    write wins, or the sums add in order). ``dst`` comes uninitialized: each plane is zeroed
+    here, right before its scatter, while it is in cache. Flat views and unsigned indices
+    (validated by the caller: no wraparound check): 2x2 unpool of 16x64x56x56 at two threads
+    took 20 ms with the 3-d indexing and a zeroing loop per element."""
     O, T = src.shape[1], src.shape[2]
     for b in range(r0, r1):
-        plane = dst[b]
-        for p in range(plane.shape[0]):
-            for t in range(T):
-                plane[p, t] = 0
-        for o in range(O):             # in order: for a repeated index the last write wins
-            for t in range(T):
+        pl = dst[b].reshape(-1)
+        pl[:] = 0
+        s = src[b].reshape(-1)
+        ix = idx[b].reshape(-1)
+        if T == 1:
+            for o in range(O):
+                k = numba.uint64(ix[o])
                 if accumulate:
-                    dst[b, idx[b, o, t], t] += src[b, o, t]
+                    pl[k] += s[o]
                 else:
-                    dst[b, idx[b, o, t], t] = src[b, o, t]
+                    pl[k] = s[o]
+        else:
+            for o in range(O):
+                for t in range(T):
+                    j = o * T + t
+                    k = numba.uint64(ix[j] * T + t)
+                    if accumulate:
+                        pl[k] += s[j]
+                    else:
+                        pl[k] = s[j]
 
 
 @njit(cache=_CACHE, nogil=True)
 def _gather(src, idx, out, r0, r1):
+    """out[b, o, t] = src[b, idx[b, o, t], t]: flat views, unsigned indices (validated when
+    they were taken), as _scatter."""
     O, T = out.shape[1], out.shape[2]
     for b in range(r0, r1):
-        for o in range(O):
-            for t in range(T):
-                out[b, o, t] = src[b, idx[b, o, t], t]
+        pl = src[b].reshape(-1)
+        ix = idx[b].reshape(-1)
+        o_ = out[b].reshape(-1)
+        if T == 1:
+            for o in range(O):
+                o_[o] = pl[numba.uint64(ix[o])]
+        else:
+            for o in range(O):
+                for t in range(T):
+                    j = o * T + t
+                    o_[j] = pl[numba.uint64(ix[j] * T + t)]
