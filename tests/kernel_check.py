@@ -21,6 +21,7 @@ CASES = [  # (spatial_dims, kernel, stride, padding, dilation, ceil_mode, layout
     (4, 2, 1, ((1, 0), (0, 1), (1, 1), (0, 0)), (1, 2, 1, 1), False, None),   # general N-d
     (2, (2, 3), (2, 3), 0, 1, False, None),        # non-overlapping tiles
     (3, (2, 3, 2), (2, 3, 2), 0, 1, False, None),  # ... 3-d boxes (avg, its backward)
+    (3, 3, 2, 1, 1, True, None),                   # 3x3 per slice, then depth (indices)
     (2, (5, 3), 1, (2, 1), 1, False, None),        # stride 1: running max (van Herk)
     (2, 3, 1, 1, 1, False, None),                  # 3x3 stride 1: rolling rows, planes
     (3, (2, 3, 2), 1, (1, 1, 0), (1, 2, 1), False, None),   # stride-1 planes, 3-d, dilated

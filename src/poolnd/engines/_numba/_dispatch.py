@@ -28,7 +28,8 @@ from ._k_running import _running_arg_cf, _running_cf, running_plan
 from ._k_running import fits as _running
 from ._k_small import (_k2_2d, _k2_2d_sum, _k2_3d, _k2_3d_sum, _k2_arg_2d, _k2_arg_3d,
                        _k2_arg_cl, _k2_avg_back_cf, _k2_cl, _k2_cl_omit, _k2_cl_sum,
-                       _k2_cl_sum_checked, _depth_best, _k3_avg_cf, _k3_flat_cf, _k3_flat_omit, _k3_roll_cf,
+                       _k2_cl_sum_checked, _depth_best, _depth_best_arg, _k3_arg_cf, _k3_avg_cf,
+                       _k3_flat_arg_cf, _k3_flat_cf, _k3_flat_omit, _k3_roll_cf,
                        _k3_roll_omit)
 from ._k_tiles import (_boxes_back_cf, _boxes_sum_cf, _global_best_cf, _global_sum_cf, _tiles_arg_cf,
                        _tiles_back_cf, _tiles_cf)
@@ -234,6 +235,22 @@ def _max_k3_depth(c):
              c.y.reshape(c.B, OD, OH * OW), kd, sd, dd, pd, c.op, c.ident)
 
 
+def _max_k3_depth_arg(c):
+    g = c.g
+    D, H, W = g.in_size
+    OD, OH, OW = g.out_size
+    g2 = Geometry((H, W), g.kernel[1:], g.stride[1:], g.dilation[1:], g.pad_before[1:],
+                  g.pad_after[1:], (OH, OW))
+    t = np.empty((c.B * D, OH, OW, 1), dtype=c.y.dtype)
+    ta = np.empty((c.B * D, OH, OW, 1), dtype=c.arg.dtype)
+    run("max forward", Call(g2, c.x.reshape(c.B * D, H, W, 1), t, ta, op=c.op, with_arg=True,
+                            ident=c.ident))
+    kd, sd, dd, pd = (int(c.geo[i]) for i in (0, 3, 6, 9))
+    _pool.run(_depth_best_arg, c.B * OD, c.y.size, t.reshape(c.B, D, OH * OW),
+              ta.reshape(c.B, D, OH * OW), c.y.reshape(c.B, OD, OH * OW),
+              c.arg.reshape(c.B, OD, OH * OW), kd, sd, dd, pd, g2.taps, c.op, c.ident)
+
+
 def _chunk_starts(planes, nchunk, OH, OW):
     """Where each work item of a kernel that splits each plane's output rows into ``nchunk``
     chunks begins in the flat output."""
@@ -249,6 +266,22 @@ def _max_k3_roll(c):
     nchunk = max(1, min(OH, -(-4 * _threads() // max(planes, 1))))
     c.launch(_k3_roll_cf, planes * nchunk, c.y.size, _chunk_starts(planes, nchunk, OH, OW),
              c.v(c.x, False), c.v(c.y), sh, sw, ph, pw, nchunk, c.op, c.ident)
+
+
+def _max_k3_flat_arg(c):
+    OD, OH, OW = c.tb["out3"]
+    sh, sw, ph, pw = int(c.geo[4]), int(c.geo[5]), int(c.geo[10]), int(c.geo[11])
+    _pool.run(_k3_flat_arg_cf, c.B * OD, c.x.size, c.v(c.x, False), c.v(c.y), c.v(c.arg), sh,
+              sw, ph, pw, c.op, c.ident)
+
+
+def _max_k3_arg(c):
+    OD, OH, OW = c.tb["out3"]
+    sh, sw, ph, pw = int(c.geo[4]), int(c.geo[5]), int(c.geo[10]), int(c.geo[11])
+    planes = c.B * OD
+    nchunk = max(1, min(OH, -(-4 * _threads() // max(planes, 1))))
+    _pool.run(_k3_arg_cf, planes * nchunk, c.x.size, c.v(c.x, False), c.v(c.y), c.v(c.arg), sh,
+              sw, ph, pw, nchunk, c.op, c.ident)
 
 
 def _max_rows(c):
@@ -300,6 +333,11 @@ MAX_FORWARD = (
     ("2x2", lambda c: _cf(c) and c.k2, _max_k2),
     ("tiles indices", lambda c: _cf(c) and c.with_arg and _tiles(c.g), _max_tiles_arg),
     ("running indices", lambda c: _cf(c) and c.with_arg and _running(c.g), _max_running),
+    ("3x3 planes indices", lambda c: _cf(c) and c.with_arg and _k3_fast(c.g) and _k3_planes(c),
+     _max_k3_flat_arg),
+    ("3x3 indices", lambda c: _cf(c) and c.with_arg and _k3_fast(c.g), _max_k3_arg),
+    ("3x3 slices, then depth, indices", lambda c: _cf(c) and c.with_arg and _k3_depth(c),
+     _max_k3_depth_arg),
     ("rows indices", lambda c: _cf(c) and c.with_arg, _max_rows_arg),
     ("tiles", lambda c: _cf(c) and _tiles(c.g), _max_tiles),
     ("3x3 planes", lambda c: _cf(c) and _k3_fast(c.g) and _k3_planes(c), _max_k3_flat),
