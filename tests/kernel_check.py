@@ -123,6 +123,17 @@ def values_only(rng):
             if got.tobytes() != want.tobytes():
                 failures += 1
                 print("MISMATCH values-only separable channels-last", shape, kern, mode)
+    # adaptive max along the last axis, four rows side by side (values, and with indices)
+    x = rng.integers(-2, 3, size=(2, 3, 7, 23)).astype(np.float32)
+    x[rng.random(x.shape) < 0.1] = np.nan
+    x[x == 0] = -0.0
+    for ri in (False, True):
+        got, want = (poolnd.adaptive_max_pool2d(x, (3, 5), return_indices=ri, engine=e)
+                     for e in ("numba", "reference"))
+        got, want = (got, want) if ri else ((got,), (want,))
+        if any(a.tobytes() != b.tobytes() for a, b in zip(got, want)):
+            failures += 1
+            print("MISMATCH adaptive max rows", ri)
     # non-overlapping tiles with indices, four tiles of a row side by side and the rest
     for shape, kern in (((2, 3, 6, 17), (2, 3)), ((1, 2, 8, 40), (4, 4))):
         x = rng.integers(-2, 3, size=shape).astype(np.float32)
