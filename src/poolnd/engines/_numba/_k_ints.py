@@ -49,30 +49,75 @@ def _cols_best(src, o, OW, kw, minimum):
             o[q] = a
 
 
+@njit(cache=_CACHE, inline="always")
+def _rows2_best(a, c, o, OW, kw, minimum):
+    """o[q] = max (min) of the 2 x kw box at q of rows a and c, in one pass (2x2: no
+    temporary row)."""
+    if kw == 2:
+        for q in range(OW):
+            o[q] = _pick(_pick(a[2 * q + 1], a[2 * q], minimum),
+                         _pick(c[2 * q + 1], c[2 * q], minimum), minimum)
+    else:
+        for q in range(OW):
+            m = _pick(a[q * kw], c[q * kw], minimum)
+            for j in range(1, kw):
+                m = _pick(_pick(a[q * kw + j], c[q * kw + j], minimum), m, minimum)
+            o[q] = m
+
+
 @njit(cache=_CACHE, nogil=True)
 def _boxes_int_best(x, y, kd, kh, kw, op, r0, r1):
     """Max/min (op MAX/MIN) of integer ``kd x kh x kw`` boxes, output rows r0 .. r1-1 of
-    x (B, D, H, W) -> y (B, OD, OH, OW)."""
+    x (B, D, H, W) -> y (B, OD, OH, OW). Two rows (2x2) go straight into the output; the
+    rows of one slice otherwise two at a time, one pass over the temporary row per pair (one
+    thread, against one row per pass: 2x2 uint8 0.91x, 4x4 0.62x, uint16 0.69x and 0.78x)."""
     minimum = op == MIN
     OD, OH, OW = y.shape[1], y.shape[2], y.shape[3]
     n = OW * kw
     tr = np.empty(n, dtype=x.dtype)
+    nrows = kd * kh
     for r in range(r0, r1):
         b, od, oh = _split_row(r, OD, OH)
-        if kd * kh == 1:
+        if nrows == 1:
             _cols_best(x[b, od, oh], y[b, od, oh], OW, kw, minimum)
             continue
-        first = True
-        for i in range(kd):
-            for j in range(kh):
-                row = x[b, od * kd + i, oh * kh + j]
-                if first:
+        if nrows == 2:
+            if kd == 2:
+                ra, rc = x[b, 2 * od, oh], x[b, 2 * od + 1, oh]
+            else:
+                ra, rc = x[b, od, 2 * oh], x[b, od, 2 * oh + 1]
+            _rows2_best(ra, rc, y[b, od, oh], OW, kw, minimum)
+            continue
+        if kd > 1:                        # one row per pass (pairs of rows of two slices
+            first = True                  # took 2.2x the time on 2x2x2 uint8, one thread)
+            for i in range(kd):
+                for j in range(kh):
+                    row = x[b, od * kd + i, oh * kh + j]
+                    if first:
+                        for w in range(n):
+                            tr[w] = row[w]
+                        first = False
+                    else:
+                        for w in range(n):
+                            tr[w] = _pick(row[w], tr[w], minimum)
+            _cols_best(tr, y[b, od, oh], OW, kw, minimum)
+            continue
+        m = 0
+        while m < nrows:
+            ra = x[b, od * kd + m // kh, oh * kh + m % kh]
+            if m + 1 < nrows:
+                rc = x[b, od * kd + (m + 1) // kh, oh * kh + (m + 1) % kh]
+                if m == 0:
                     for w in range(n):
-                        tr[w] = row[w]
-                    first = False
+                        tr[w] = _pick(rc[w], ra[w], minimum)
                 else:
                     for w in range(n):
-                        tr[w] = _pick(row[w], tr[w], minimum)
+                        tr[w] = _pick(_pick(rc[w], ra[w], minimum), tr[w], minimum)
+                m += 2
+            else:
+                for w in range(n):
+                    tr[w] = _pick(ra[w], tr[w], minimum)
+                m += 1
         _cols_best(tr, y[b, od, oh], OW, kw, minimum)
 
 
