@@ -31,8 +31,8 @@ from ._k_small import (_k2_2d, _k2_2d_sum, _k2_3d, _k2_3d_sum, _k2_arg_2d, _k2_a
                        _k2_cl_sum_checked, _depth_best, _depth_best_arg, _k3_arg_cf, _k3_avg_cf,
                        _k3_flat_arg_cf, _k3_flat_cf, _k3_flat_omit, _k3_roll_cf,
                        _k3_roll_omit)
-from ._k_tiles import (_boxes_back_cf, _boxes_sum_cf, _global_best_cf, _global_sum_cf, _tiles_arg_cf,
-                       _tiles_back_cf, _tiles_cf)
+from ._k_tiles import (_boxes_back_cf, _boxes_sum_cf, _global_best_cf, _global_sum_cf,
+                       _tiles_arg_cf, _tiles_cf)
 from ._plan import _boxes, _counts3, _dummy, _global, _k2_fast, _k3_fast, _tables, _tiles
 from ._threadpool import _pool, _threads
 
@@ -222,33 +222,36 @@ def _k3_depth(c) -> bool:
     return c.g.ndim == 3 and kd > 1 and kh == kw == 3 and dh == dw == 1 and sw in (1, 2)
 
 
-def _max_k3_depth(c):
+def _slices(c, with_arg):
+    """The 2-d 3x3 windows of every input slice of a 3-d call (``_k3_depth``), run by the 2-d
+    table -> (results (B, D, OH*OW), their taps or None, depth geometry kd, sd, dd, pd)."""
     g = c.g
     D, H, W = g.in_size
-    OD, OH, OW = g.out_size
+    _, OH, OW = g.out_size
     g2 = Geometry((H, W), g.kernel[1:], g.stride[1:], g.dilation[1:], g.pad_before[1:],
                   g.pad_after[1:], (OH, OW))
     t = np.empty((c.B * D, OH, OW, 1), dtype=c.y.dtype)
-    run("max forward", Call(g2, c.x.reshape(c.B * D, H, W, 1), t, op=c.op, ident=c.ident))
-    kd, sd, dd, pd = (int(c.geo[i]) for i in (0, 3, 6, 9))
-    c.launch(_depth_best, c.B * OD, c.y.size, OH * OW, t.reshape(c.B, D, OH * OW),
-             c.y.reshape(c.B, OD, OH * OW), kd, sd, dd, pd, c.op, c.ident)
+    ta = np.empty((c.B * D, OH, OW, 1), dtype=c.arg.dtype) if with_arg else None
+    run("max forward", Call(g2, c.x.reshape(c.B * D, H, W, 1), t, ta, op=c.op,
+                            with_arg=with_arg, ident=c.ident))
+    flat = (c.B, D, OH * OW)
+    return (t.reshape(flat), None if ta is None else ta.reshape(flat),
+            tuple(int(c.geo[i]) for i in (0, 3, 6, 9)))
+
+
+def _max_k3_depth(c):
+    t, _, depth = _slices(c, False)
+    OD, OH, OW = c.g.out_size
+    c.launch(_depth_best, c.B * OD, c.y.size, OH * OW, t, c.y.reshape(c.B, OD, OH * OW),
+             *depth, c.op, c.ident)
 
 
 def _max_k3_depth_arg(c):
-    g = c.g
-    D, H, W = g.in_size
-    OD, OH, OW = g.out_size
-    g2 = Geometry((H, W), g.kernel[1:], g.stride[1:], g.dilation[1:], g.pad_before[1:],
-                  g.pad_after[1:], (OH, OW))
-    t = np.empty((c.B * D, OH, OW, 1), dtype=c.y.dtype)
-    ta = np.empty((c.B * D, OH, OW, 1), dtype=c.arg.dtype)
-    run("max forward", Call(g2, c.x.reshape(c.B * D, H, W, 1), t, ta, op=c.op, with_arg=True,
-                            ident=c.ident))
-    kd, sd, dd, pd = (int(c.geo[i]) for i in (0, 3, 6, 9))
-    _pool.run(_depth_best_arg, c.B * OD, c.y.size, t.reshape(c.B, D, OH * OW),
-              ta.reshape(c.B, D, OH * OW), c.y.reshape(c.B, OD, OH * OW),
-              c.arg.reshape(c.B, OD, OH * OW), kd, sd, dd, pd, g2.taps, c.op, c.ident)
+    t, ta, depth = _slices(c, True)
+    OD, OH, OW = c.g.out_size
+    _pool.run(_depth_best_arg, c.B * OD, c.y.size, t, ta, c.y.reshape(c.B, OD, OH * OW),
+              c.arg.reshape(c.B, OD, OH * OW), *depth, c.g.kernel[1] * c.g.kernel[2], c.op,
+              c.ident)
 
 
 def _chunk_starts(planes, nchunk, OH, OW):
@@ -574,11 +577,6 @@ def _spread_last_boxes(c):
               np.array([c.override or c.g.taps], dtype=c.x.dtype))
 
 
-def _spread_tiles(c):
-    _pool.run(_tiles_back_cf, c.B * c.tb["in3"][0], c.y.size, c.v(c.x), c.v(c.y, False),
-              int(c.geo[1]), int(c.geo[2]), np.array([c.override or c.g.taps], dtype=c.x.dtype))
-
-
 def _divides(c) -> bool:
     """Whether the spreading kernels that divide dy themselves (by ``override`` or the taps)
     apply: any float dy (``override`` 1 is then a divisor of 1: the sum's, exact), but not
@@ -644,9 +642,8 @@ BACKWARD = (
     ("spread last stride-1", lambda c: not _cf(c) and _stride1_geo(c) is not None,
      _spread_last_stride1),
     ("spread last", lambda c: not _cf(c), _spread_last),
-    ("spread tiles", lambda c: _tiles(c.g) and _divides(c), _spread_tiles),
     ("spread 2x2", lambda c: c.k2 and _divides(c), _spread_k2),
-    ("spread 3-d boxes", lambda c: _boxes(c.g) and c.geo[0] > 1 and _divides(c),
+    ("spread boxes", lambda c: (_tiles(c.g) or _boxes(c.g) and c.geo[0] > 1) and _divides(c),
      _spread_boxes),
     ("spread stride-1 planes", lambda c: _spread_planes_geo(c) is not None, _spread_planes),
     ("spread rows", lambda c: True, _spread_rows),

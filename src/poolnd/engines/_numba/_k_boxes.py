@@ -7,11 +7,20 @@ import numba
 from numba import njit
 
 from ._compile import _CACHE
+from ._k_rows import MAX, _scan4
 
 
 # ----------------------------------------------------------------------------------------------
 # box windows (adaptive, fractional pools): one axis of (B, P, L, Q) per call, rows r = b*P + p
 # ----------------------------------------------------------------------------------------------
+
+@njit(cache=_CACHE, inline="always")
+def _four_rows(a, r, n):
+    """Rows r .. r+3 of ``a`` (B, P, n, 1), counted over B*P, as four flat views."""
+    P = a.shape[1]
+    return (a[r // P, r % P].reshape(n), a[(r + 1) // P, (r + 1) % P].reshape(n),
+            a[(r + 2) // P, (r + 2) % P].reshape(n), a[(r + 3) // P, (r + 3) % P].reshape(n))
+
 
 @njit(cache=_CACHE, nogil=True)
 def _axis_max(v, c, y, idx, starts, sizes, mult, has_carry, with_arg, r0, r1):
@@ -22,70 +31,26 @@ def _axis_max(v, c, y, idx, starts, sizes, mult, has_carry, with_arg, r0, r1):
     O = y.shape[2]
     per_plane = starts.shape[0] > 1
     r4 = r0
-    if Q == 1 and not per_plane and not with_arg:
-        # values along the last axis, the same windows in every row: four rows side by side,
-        # four independent select chains (one row's short windows are latency-bound: 112 ->
-        # 17 windows took 2.2x the time one row at a time, one thread)
+    if Q == 1 and not per_plane and not has_carry:
+        # along the last axis, the same windows in every row: four rows side by side, four
+        # independent select chains (_scan4; one row's short windows are latency-bound: 112
+        # -> 17 windows, one thread, took 2.8x the time one row at a time, 1.8x with indices)
         while r4 + 4 <= r1:
-            sa = v[r4 // P, r4 % P].reshape(L)
-            sb = v[(r4 + 1) // P, (r4 + 1) % P].reshape(L)
-            sc = v[(r4 + 2) // P, (r4 + 2) % P].reshape(L)
-            sd = v[(r4 + 3) // P, (r4 + 3) % P].reshape(L)
-            da = y[r4 // P, r4 % P].reshape(O)
-            db = y[(r4 + 1) // P, (r4 + 1) % P].reshape(O)
-            dc = y[(r4 + 2) // P, (r4 + 2) % P].reshape(O)
-            dd = y[(r4 + 3) // P, (r4 + 3) % P].reshape(O)
-            for o in range(O):
-                s = starts[0, o]
-                va, vb, vc, vd = sa[s], sb[s], sc[s], sd[s]
-                for j in range(s + 1, s + sizes[0, o]):
-                    t = sa[j]
-                    va = t if (t > va) | (t != t) else va
-                    t = sb[j]
-                    vb = t if (t > vb) | (t != t) else vb
-                    t = sc[j]
-                    vc = t if (t > vc) | (t != t) else vc
-                    t = sd[j]
-                    vd = t if (t > vd) | (t != t) else vd
-                da[o], db[o], dc[o], dd[o] = va, vb, vc, vd
-            r4 += 4
-    if Q == 1 and not per_plane and with_arg and not has_carry:
-        while r4 + 4 <= r1:                   # the same with positions
-            sa = v[r4 // P, r4 % P].reshape(L)
-            sb = v[(r4 + 1) // P, (r4 + 1) % P].reshape(L)
-            sc = v[(r4 + 2) // P, (r4 + 2) % P].reshape(L)
-            sd = v[(r4 + 3) // P, (r4 + 3) % P].reshape(L)
-            da = y[r4 // P, r4 % P].reshape(O)
-            db = y[(r4 + 1) // P, (r4 + 1) % P].reshape(O)
-            dc = y[(r4 + 2) // P, (r4 + 2) % P].reshape(O)
-            dd = y[(r4 + 3) // P, (r4 + 3) % P].reshape(O)
-            ia = idx[r4 // P, r4 % P].reshape(O)
-            ib = idx[(r4 + 1) // P, (r4 + 1) % P].reshape(O)
-            ic = idx[(r4 + 2) // P, (r4 + 2) % P].reshape(O)
-            id_ = idx[(r4 + 3) // P, (r4 + 3) % P].reshape(O)
-            for o in range(O):
-                s = starts[0, o]
-                va, vb, vc, vd = sa[s], sb[s], sc[s], sd[s]
-                ja = jb = jc = jd = s
-                for j in range(s + 1, s + sizes[0, o]):
-                    t = sa[j]
-                    tk = (t > va) | (t != t)
-                    va = t if tk else va
-                    ja = j if tk else ja
-                    t = sb[j]
-                    tk = (t > vb) | (t != t)
-                    vb = t if tk else vb
-                    jb = j if tk else jb
-                    t = sc[j]
-                    tk = (t > vc) | (t != t)
-                    vc = t if tk else vc
-                    jc = j if tk else jc
-                    t = sd[j]
-                    tk = (t > vd) | (t != t)
-                    vd = t if tk else vd
-                    jd = j if tk else jd
-                da[o], db[o], dc[o], dd[o] = va, vb, vc, vd
-                ia[o], ib[o], ic[o], id_[o] = ja * mult, jb * mult, jc * mult, jd * mult
+            sa, sb, sc, sd = _four_rows(v, r4, L)
+            da, db, dc, dd = _four_rows(y, r4, O)
+            if with_arg:
+                ia, ib, ic, id_ = _four_rows(idx, r4, O)
+                for o in range(O):
+                    s = starts[0, o]
+                    da[o], db[o], dc[o], dd[o], ja, jb, jc, jd = _scan4(
+                        sa[s:], sb[s:], sc[s:], sd[s:], sizes[0, o], MAX)
+                    ia[o], ib[o], ic[o], id_[o] = ((s + ja) * mult, (s + jb) * mult,
+                                                   (s + jc) * mult, (s + jd) * mult)
+            else:
+                for o in range(O):
+                    s = starts[0, o]
+                    da[o], db[o], dc[o], dd[o], _, _, _, _ = _scan4(
+                        sa[s:], sb[s:], sc[s:], sd[s:], sizes[0, o], MAX)
             r4 += 4
     for r in range(r4, r1):
         b = r // P

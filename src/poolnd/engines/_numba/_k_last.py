@@ -232,7 +232,7 @@ def _back_cl(dy, arg, dx, geo, with_arg, cs, r0, r1):
 def _tiles_back_cl(dy, dx, kd, kh, kw, div, r0, r1):
     """Average backward of non-overlapping channels-last boxes (global windows included): each
     input gets its box's dy / div[0], inputs outside every box 0, written once, input rows
-    r0 .. r1-1 of N*D*H, as _tiles_back_cf does channels-first. (The scatter it replaces
+    r0 .. r1-1 of N*D*H, as _boxes_back_cf does channels-first. (The scatter it replaces
     zeroed dx first and added into it: 9.8 ms for the ResNet-50 head's 32x7x7x2048.)"""
     N, D, H, W, C = dx.shape
     OD, OH, OW = dy.shape[1], dy.shape[2], dy.shape[3]

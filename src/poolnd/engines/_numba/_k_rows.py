@@ -23,6 +23,34 @@ def _better(v, b, op):
     return ((v > b) & (op == MAX)) | ((v < b) & (op != MAX)) | (v != v)
 
 
+@njit(cache=_CACHE, inline="always")
+def _scan4(sa, sb, sc, sd, n, op):
+    """Four in-order scans side by side: the best of each of sa[:n], sb[:n], sc[:n], sd[:n]
+    (``_better``: the first best, or the last NaN) and its position, as four independent
+    select chains (one chain alone is latency-bound on short scans). Inlined: the positions
+    cost nothing where a caller drops them."""
+    va, vb, vc, vd = sa[0], sb[0], sc[0], sd[0]
+    ja = jb = jc = jd = 0
+    for j in range(1, n):
+        v = sa[j]
+        tk = _better(v, va, op)
+        va = v if tk else va
+        ja = j if tk else ja
+        v = sb[j]
+        tk = _better(v, vb, op)
+        vb = v if tk else vb
+        jb = j if tk else jb
+        v = sc[j]
+        tk = _better(v, vc, op)
+        vc = v if tk else vc
+        jc = j if tk else jc
+        v = sd[j]
+        tk = _better(v, vd, op)
+        vd = v if tk else vd
+        jd = j if tk else jd
+    return va, vb, vc, vd, ja, jb, jc, jd
+
+
 @njit(cache=_CACHE)
 def _row_best(acc, src, n, s, op):
     """acc[q] = best(acc[q], src[q*s]) for q < n."""

@@ -299,6 +299,16 @@ def _k3_roll(x, y, sh, sw, ph, pw, nchunk, op, ident, skip, r0, r1):
                 o[:] = ident
 
 
+@njit(cache=_CACHE, inline="always")
+def _split2(src, ev, od, n):
+    """ev[k] = src[2k] (k <= n), od[k] = src[2k + 1] (k < n): a stride-2 pass's even and odd
+    elements, so that the loops after it read contiguous memory (and vectorize)."""
+    for k in range(n):
+        ev[k] = src[2 * k]
+        od[k] = src[2 * k + 1]
+    ev[n] = src[2 * n]
+
+
 @njit(cache=_CACHE, nogil=True)
 def _k3_roll_cf(x, y, sh, sw, ph, pw, nchunk, op, ident, r0, r1):
     """_k3_roll, propagating NaN."""
@@ -338,10 +348,7 @@ def _k3_flat(x, y, sh, sw, ph, pw, op, ident, skip, r0, r1):
             src = x[b, d].reshape(H * W)[k_lo * sw - pw:]
             o = hf[k_lo:]
             if sw == 2:
-                for k in range(n):
-                    ev[k] = src[2 * k]
-                    od[k] = src[2 * k + 1]
-                ev[n] = src[2 * n]
+                _split2(src, ev, od, n)
                 e1 = ev[1:]
                 for k in range(n):
                     bv = ev[k]
@@ -522,10 +529,7 @@ def _k3_flat_arg_cf(x, y, arg, sh, sw, ph, pw, op, ident, r0, r1):
             o = hf[k_lo:]
             ol = hl[k_lo:]
             if sw == 2:
-                for k in range(n):
-                    ev[k] = src[2 * k]
-                    od[k] = src[2 * k + 1]
-                ev[n] = src[2 * n]
+                _split2(src, ev, od, n)
                 e1 = ev[1:]
                 for k in range(n):
                     bv = ev[k]

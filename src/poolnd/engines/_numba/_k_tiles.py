@@ -6,7 +6,7 @@ import numpy as np
 from numba import njit
 
 from ._compile import _CACHE
-from ._k_rows import MAX, SUM, _better, _split_row
+from ._k_rows import MAX, SUM, _better, _scan4, _split_row
 from ._k_small import _into
 
 
@@ -142,27 +142,9 @@ def _tiles_arg_cf(x, y, arg, kh, kw, op, r0, r1):
             hc = hj[r * OW:]
             q0 = 0
             while q0 + 4 <= OW:               # four tiles side by side: independent chains
-                sa, sb = row[q0 * kw:], row[(q0 + 1) * kw:]
-                sc, sd = row[(q0 + 2) * kw:], row[(q0 + 3) * kw:]
-                va, vb, vc, vd = sa[0], sb[0], sc[0], sd[0]
-                ja = jb = jc = jd = 0
-                for j in range(1, kw):
-                    v = sa[j]
-                    tk = _better(v, va, op)
-                    va = v if tk else va
-                    ja = j if tk else ja
-                    v = sb[j]
-                    tk = _better(v, vb, op)
-                    vb = v if tk else vb
-                    jb = j if tk else jb
-                    v = sc[j]
-                    tk = _better(v, vc, op)
-                    vc = v if tk else vc
-                    jc = j if tk else jc
-                    v = sd[j]
-                    tk = _better(v, vd, op)
-                    vd = v if tk else vd
-                    jd = j if tk else jd
+                va, vb, vc, vd, ja, jb, jc, jd = _scan4(
+                    row[q0 * kw:], row[(q0 + 1) * kw:], row[(q0 + 2) * kw:],
+                    row[(q0 + 3) * kw:], kw, op)
                 h[q0], h[q0 + 1], h[q0 + 2], h[q0 + 3] = va, vb, vc, vd
                 hc[q0], hc[q0 + 1], hc[q0 + 2], hc[q0 + 3] = ja, jb, jc, jd
                 q0 += 4
@@ -198,36 +180,10 @@ def _tiles_arg_cf(x, y, arg, kh, kw, op, r0, r1):
 
 
 @njit(cache=_CACHE, nogil=True)
-def _tiles_back_cf(dy, dx, kh, kw, div, r0, r1):
-    """Average backward of non-overlapping tiles: every input of a tile gets its dy / div[0]
-    (in dy's dtype, as PyTorch divides); inputs outside every tile get 0. One write per
-    input, a plane per work item."""
-    B, D, H, W = dx.shape
-    OH, OW = dy.shape[2], dy.shape[3]
-    for i in range(r0, r1):
-        b = i // D
-        d = i - b * D
-        for r in range(H):
-            out = dx[b, d, r]
-            oh = r // kh
-            if oh >= OH:
-                for c in range(W):
-                    out[c] = 0
-                continue
-            g = dy[b, d, oh]
-            for q in range(OW):
-                share = g[q] / div[0]
-                seg = out[q * kw:]
-                for j in range(kw):
-                    seg[j] = share
-            for c in range(OW * kw, W):
-                out[c] = 0
-
-
-@njit(cache=_CACHE, nogil=True)
 def _boxes_back_cf(dy, dx, kd, kh, kw, div, r0, r1):
-    """_tiles_back_cf for kd x kh x kw boxes, kd > 1: every input of a box gets its dy /
-    div[0], inputs outside every box 0; one input row per work item."""
+    """Average backward of non-overlapping kd x kh x kw boxes (tiles: kd = 1): every input of
+    a box gets its dy / div[0] (in dy's dtype, as PyTorch divides); inputs outside every box
+    get 0. One write per input, an input row per work item."""
     B, D, H, W = dx.shape
     OD, OH, OW = dy.shape[1], dy.shape[2], dy.shape[3]
     for i in range(r0, r1):
@@ -298,26 +254,8 @@ def _global_best_cf(x, y, arg, op, with_arg, r0, r1):
             y[b0 + 4], y[b0 + 5], y[b0 + 6], y[b0 + 7] = v4, v5, v6, v7
             b0 += 8
         while b0 + 4 <= r1:
-            ra, rb, rc, rd = x[b0], x[b0 + 1], x[b0 + 2], x[b0 + 3]
-            va, vb, vc, vd = ra[0], rb[0], rc[0], rd[0]
-            ia = ib = ic = id_ = 0
-            for i in range(1, P):
-                v = ra[i]
-                tk = _better(v, va, op)
-                va = v if tk else va
-                ia = i if tk else ia
-                v = rb[i]
-                tk = _better(v, vb, op)
-                vb = v if tk else vb
-                ib = i if tk else ib
-                v = rc[i]
-                tk = _better(v, vc, op)
-                vc = v if tk else vc
-                ic = i if tk else ic
-                v = rd[i]
-                tk = _better(v, vd, op)
-                vd = v if tk else vd
-                id_ = i if tk else id_
+            va, vb, vc, vd, ia, ib, ic, id_ = _scan4(x[b0], x[b0 + 1], x[b0 + 2], x[b0 + 3],
+                                                     P, op)
             y[b0], y[b0 + 1], y[b0 + 2], y[b0 + 3] = va, vb, vc, vd
             if with_arg:
                 arg[b0], arg[b0 + 1], arg[b0 + 2], arg[b0 + 3] = ia, ib, ic, id_
