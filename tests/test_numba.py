@@ -168,3 +168,46 @@ def test_parallel_calls_work_in_a_forked_child():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=180, env=env)
     assert "child ok" in out.stdout, out.stdout + out.stderr[-2000:]
+
+
+def test_float16_casts_are_numpys_bit_for_bit(rng):
+    """The engine's float16 <-> float32 kernels against NumPy's astype: all 65,536 float16
+    values, and float32 bit patterns that cover every rounding case and NaN payload (signaling
+    ones included, which the CPU's own conversion would quiet)."""
+    from poolnd.engines._numba import _k_half
+    if not _k_half._hardware():
+        pytest.skip("this CPU has no inline float16 conversion: the engine uses NumPy's casts")
+    h = np.arange(1 << 16, dtype=np.uint16).view(np.float16)
+    w = _k_half.widen(h.reshape(256, 256))
+    assert w.dtype == np.float32 and w.shape == (256, 256)
+    np.testing.assert_array_equal(w.view(np.uint32), h.astype(np.float32).reshape(256, 256)
+                                  .view(np.uint32))
+    bits = np.concatenate([
+        rng.integers(0, 1 << 32, 1 << 21, dtype=np.uint64).astype(np.uint32),
+        np.arange(0, 1 << 32, 4099, dtype=np.uint64).astype(np.uint32),       # a grid of all
+        (np.arange(1 << 16, dtype=np.uint32) << 13)[:, None].repeat(3, 1).ravel()
+        + np.tile(np.array([0xFFF, 0x1000, 0x1001], dtype=np.uint32), 1 << 16),  # ties
+        np.array([0x7F800001, 0x7F801FFF, 0xFF802000, 0x7FC00000, 0x7F800000, 0x477FF000,
+                  0x477FEFFF, 0x33000000, 0x33000001, 0x80000000], dtype=np.uint32)])
+    f = bits.view(np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        ref = f.astype(np.float16)
+    got = _k_half.narrow(f, np.float16)
+    assert got.dtype == np.float16
+    np.testing.assert_array_equal(got.view(np.uint16), ref.view(np.uint16))
+    strided = f[::3]                                  # not contiguous: NumPy's cast itself
+    with np.errstate(over="ignore", invalid="ignore"):
+        np.testing.assert_array_equal(_k_half.narrow(strided, np.float16).view(np.uint16),
+                                      strided.astype(np.float16).view(np.uint16))
+
+
+def test_float16_signaling_nan_survives_a_pool_as_in_the_numpy_engine():
+    """A signaling NaN's payload goes through the numba engine's float16 max unchanged, as it
+    does through the NumPy engine (the CPU's conversion alone would set its quiet bit)."""
+    x = np.zeros((2, 3, 64, 64), dtype=np.float16)
+    x.view(np.uint16)[0, 1, 10, 10] = 0x7C01
+    x.view(np.uint16)[1, 2, 33, 40] = 0xFE55
+    y = poolnd.max_pool2d(x, 2, engine="numba")
+    ref = poolnd.max_pool2d(x, 2, engine="numpy")
+    np.testing.assert_array_equal(y.view(np.uint16), ref.view(np.uint16))
+    assert y.view(np.uint16)[0, 1, 5, 5] == 0x7C01

@@ -64,10 +64,11 @@ import math
 import numpy as np
 
 from ..._geometry import Geometry
-from .._common import acc_dtype, arg_dtype, identity
+from .._common import arg_dtype, identity
 from ._dispatch import Call, NanCheck, run, shares
 from ._k_rows import MAX, MIN
-from ._plan import _dummy, _global, _widen
+from ._k_half import narrow as _narrow, widen as _widen
+from ._plan import _acc, _dummy, _global
 from ._threadpool import _pool
 from ._k_boxes import _axis_max, _axis_spread, _axis_sum, _gather, _scatter
 
@@ -90,7 +91,7 @@ def max_forward(x, g: Geometry, *, minimum, with_arg, check_nan=False):
     check = NanCheck(y) if check_nan else None
     run("max forward", Call(g, xw, y, arg, op=MIN if minimum else MAX, with_arg=with_arg,
                             ident=identity(xw.dtype, minimum), check=check))
-    y = y.astype(x.dtype, copy=False)
+    y = _narrow(y, x.dtype)
     return (y, None, check.found) if check_nan else (y, arg)
 
 
@@ -99,7 +100,7 @@ def max_backward(dy, arg, g: Geometry):
     c = Call(g, dyw, np.empty((dy.shape[0],) + g.in_size + (dy.shape[-1],), dtype=dyw.dtype),
              arg, with_arg=True)
     run("backward", c)
-    return c.y.astype(dy.dtype, copy=False)
+    return _narrow(c.y, dy.dtype)
 
 
 def avg_forward(x, g: Geometry, *, count_include_pad, divisor_override, rounding="trunc",
@@ -114,7 +115,7 @@ def avg_forward(x, g: Geometry, *, count_include_pad, divisor_override, rounding
     check = NanCheck(y) if check_nan else None
     run("avg forward", Call(g, xw, y, check=check, count_include_pad=count_include_pad,
                             override=divisor_override or 0, rounding=rounding))
-    y = y.astype(x.dtype, copy=False)
+    y = _narrow(y, x.dtype)
     return (y, check.found) if check_nan else y
 
 
@@ -126,14 +127,14 @@ def avg_backward(dy, g: Geometry, *, count_include_pad, divisor_override):
         share = dyw.reshape(B, 1) / dyw.dtype.type(divisor_override or math.prod(g.in_size))
         dx = np.empty((B, math.prod(g.in_size)), dtype=dyw.dtype)
         dx[...] = share
-        return dx.reshape((B,) + g.in_size + (1,)).astype(dtype, copy=False)
+        return _narrow(dx.reshape((B,) + g.in_size + (1,)), dtype)
     override = divisor_override or 0
     if dtype.kind in "iu":          # integer shares truncate first, then pass through
         dyw, override = shares(dyw, g, count_include_pad, override), 1
     c = Call(g, dyw, np.empty((B,) + g.in_size + (T,), dtype=dyw.dtype),
              count_include_pad=count_include_pad, override=override)
     run("backward", c)
-    return c.y.astype(dtype, copy=False)
+    return _narrow(c.y, dtype)
 
 
 def rank_forward(x, g: Geometry, *, mode, omit, with_arg):
@@ -188,17 +189,17 @@ class _Axis:
 def box_max(x, boxes, *, with_arg):
     from .._separable import box_max as compose
     y, idx = compose(_Axis, _widen(np.ascontiguousarray(x)), boxes, with_arg)
-    return y.astype(x.dtype, copy=False), idx
+    return _narrow(y, x.dtype), idx
 
 
 def box_sum(x, boxes):
     from .._separable import box_sum as compose
-    return compose(_Axis, np.ascontiguousarray(x, dtype=acc_dtype(x.dtype)), boxes)
+    return compose(_Axis, _acc(x), boxes)
 
 
 def box_spread(g, boxes):
     from .._separable import box_spread as compose
-    return compose(_Axis, _widen(np.ascontiguousarray(g)), boxes).astype(g.dtype, copy=False)
+    return _narrow(compose(_Axis, _widen(np.ascontiguousarray(g)), boxes), g.dtype)
 
 
 def _planes3(a):
@@ -206,21 +207,21 @@ def _planes3(a):
 
 
 def scatter_add(dy, idx, in_size):
-    src = _widen(np.ascontiguousarray(dy, dtype=acc_dtype(dy.dtype)))
+    src = _acc(dy)
     dx = np.empty((dy.shape[0],) + tuple(in_size) + dy.shape[-1:], dtype=src.dtype)
     _pool.run(_scatter, dy.shape[0], dy.size, _planes3(src), _planes3(idx), _planes3(dx), True)
-    return dx.astype(dy.dtype, copy=False)
+    return _narrow(dx, dy.dtype)
 
 
 def scatter_set(x, idx, out_size):
     src = _widen(np.ascontiguousarray(x))
     y = np.empty((x.shape[0],) + tuple(out_size) + x.shape[-1:], dtype=src.dtype)
     _pool.run(_scatter, x.shape[0], x.size, _planes3(src), _planes3(idx), _planes3(y), False)
-    return y.astype(x.dtype, copy=False)
+    return _narrow(y, x.dtype)
 
 
 def gather(src, idx):
     s = _widen(np.ascontiguousarray(src))
     out = np.empty(idx.shape, dtype=s.dtype)
     _pool.run(_gather, idx.shape[0], idx.size, _planes3(s), _planes3(idx), _planes3(out))
-    return out.astype(src.dtype, copy=False)
+    return _narrow(out, src.dtype)

@@ -72,7 +72,8 @@ from ..._geometry import Geometry
 from .._common import arg_dtype, identity
 from ._compile import _CACHE
 from ._k_rows import MAX, MIN, _better
-from ._plan import _tables, _widen
+from ._k_half import narrow as _narrow, widen as _widen
+from ._plan import _tables
 
 __all__ = ["fits", "running_max_forward"]
 
@@ -486,4 +487,4 @@ def running_max_forward(x, g: Geometry, *, minimum, with_arg):
     arg = np.empty(y.shape, dtype=arg_dtype(g.taps)) if with_arg else None
     _max_running(Call(g, xw, y, arg, op=MIN if minimum else MAX, with_arg=with_arg,
                       ident=identity(xw.dtype, minimum)))
-    return y.astype(x.dtype, copy=False), arg
+    return _narrow(y, x.dtype), arg

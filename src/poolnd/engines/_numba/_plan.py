@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..._geometry import Geometry
+from .._common import acc_dtype
+from ._k_half import widen
 
 
 def _tables(g: Geometry) -> dict:
@@ -113,9 +115,13 @@ def _counts3(g: Geometry, include_pad: bool, dtype):
     return tuple(np.ascontiguousarray(a, dtype=dtype) for a in ones + c)
 
 
-def _widen(x):
-    """Numba has no float16 arithmetic: float16 runs as float32 (exact), results go back."""
-    return x.astype(np.float32) if x.dtype == np.float16 else x
+def _acc(x):
+    """``x`` C-contiguous in its accumulation dtype. Numba has no float16 arithmetic: float16
+    runs as float32 (exact) and its results go back, both casts :mod:`._k_half`'s (bit for
+    bit NumPy's, 5x faster)."""
+    if x.dtype == np.float16:
+        return widen(np.ascontiguousarray(x))
+    return np.ascontiguousarray(x, dtype=acc_dtype(x.dtype))
 
 
 def _dummy(ndim, dtype=np.int8):

@@ -34,7 +34,8 @@ from numba import njit
 from ..._geometry import Geometry
 from .._common import arg_dtype, identity
 from ._compile import _CACHE
-from ._plan import _dummy, _k2_fast, _tables, _widen
+from ._k_half import narrow as _narrow, widen as _widen
+from ._plan import _dummy, _k2_fast, _tables
 from ._threadpool import _pool
 
 MEDIAN, MODE, MAX, MIN = 0, 1, 2, 3
@@ -565,6 +566,6 @@ def rank_forward(x, g: Geometry, *, mode, omit, with_arg):
         code = _CODES[mode]
         run = next(run for when, run in _KERNELS if when(g, T, code, xw.dtype.kind, with_arg))
         run(xw, y, arg, g, code, bool(omit), bool(with_arg), ident)
-    return y.astype(dtype, copy=False), (arg if with_arg else None)
+    return _narrow(y, dtype), (arg if with_arg else None)
 
 
