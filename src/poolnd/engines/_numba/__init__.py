@@ -64,7 +64,7 @@ import math
 import numpy as np
 
 from ..._geometry import Geometry
-from .._common import arg_dtype, identity
+from .._common import acc_dtype, arg_dtype, identity
 from ._dispatch import Call, NanCheck, run, shares
 from ._k_rows import MAX, MIN
 from ._k_half import narrow as _narrow, widen as _widen
@@ -110,10 +110,9 @@ def avg_forward(x, g: Geometry, *, count_include_pad, divisor_override, rounding
     with ``rounding="nearest"``, round half to even in the same pass (``rounds_nearest``: the
     driver sends only integers narrower than 64 bits here, whose sums int64 holds). The
     kernel: the first row of :data:`._dispatch.AVG_FORWARD` that applies."""
-    xw = _widen(x)
-    y = _out(x, g, x.dtype if x.dtype.kind in "iu" else xw.dtype)
+    y = _out(x, g, x.dtype if x.dtype.kind in "iu" else acc_dtype(x.dtype))
     check = NanCheck(y) if check_nan else None
-    run("avg forward", Call(g, xw, y, check=check, count_include_pad=count_include_pad,
+    run("avg forward", Call(g, x, y, check=check, count_include_pad=count_include_pad,
                             override=divisor_override or 0, rounding=rounding))
     y = _narrow(y, x.dtype)
     return (y, check.found) if check_nan else y

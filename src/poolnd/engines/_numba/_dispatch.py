@@ -31,8 +31,9 @@ from ._k_small import (_k2_2d, _k2_2d_sum, _k2_3d, _k2_3d_sum, _k2_arg_2d, _k2_a
                        _k2_cl_sum_checked, _depth_best, _depth_best_arg, _k3_arg_cf, _k3_avg_cf,
                        _k3_flat_arg_cf, _k3_flat_cf, _k3_flat_omit, _k3_roll_cf,
                        _k3_roll_omit)
+from ._k_half import _hardware, _numpy_keeps_nan, widen
 from ._k_tiles import (_boxes_back_cf, _boxes_sum_cf, _global_best_cf, _global_sum_cf,
-                       _tiles_arg_cf, _tiles_cf)
+                       _global_sum_half, _tiles_arg_cf, _tiles_cf, _tiles_sum_half)
 from ._plan import _boxes, _counts3, _dummy, _global, _k2_fast, _k3_fast, _tables, _tiles
 from ._threadpool import _pool, _threads
 
@@ -65,14 +66,16 @@ _CHECKED_TWINS = {_k2_2d: _k2_2d_omit, _k2_3d: _k2_3d_omit, _k2_cl: _k2_cl_omit,
 
 
 class Call:
-    """One pool call: the geometry ``g``, the (widened) input ``x`` or gradient, the output
-    ``y`` (forward) and indices ``arg``, and the options. ``v(a, out)`` views an array as the
-    3-d kernels do: ``(B, D, H, W)`` channels-first, ``(B, D, H, W, T)`` channels-last."""
+    """One pool call: the geometry ``g``, the input ``x`` (float16 widened on first use) or
+    gradient, the output ``y`` (forward) and indices ``arg``, and the options. ``v(a, out)``
+    views an array as the 3-d kernels do: ``(B, D, H, W)`` channels-first, ``(B, D, H, W, T)``
+    channels-last."""
 
     def __init__(self, g: Geometry, x, y, arg=None, *, op=0, with_arg=False, ident=0,
                  check=None, count_include_pad=True, override=0, rounding="trunc"):
         self.g, self.tb = g, _tables(g)
-        self.x, self.y, self.arg = x, y, arg
+        self._x, self.y, self.arg = x, y, arg
+        self.dtype = acc_dtype(x.dtype) if x.dtype == np.float16 else x.dtype   # the kernels'
         self.B, self.T = x.shape[0], x.shape[-1]
         self.P = math.prod(g.in_size)          # an input plane's size
         self.op, self.with_arg, self.ident, self.check = op, with_arg, ident, check
@@ -80,6 +83,25 @@ class Call:
         self.k2 = _k2_fast(g) if g.ndim <= 3 else 0
         # 0 floats; integers 1 (divide truncating) or 2 (round half to even): ``_int_div``
         self.is_int = (2 if rounding == "nearest" else 1) if x.dtype.kind in "iu" else 0
+
+    @property
+    def x(self):
+        """The input as the kernels take it: float16 widened to float32 (once, on first use;
+        :mod:`._k_half`), every other dtype as given."""
+        if self._x.dtype == np.float16:
+            self._x = widen(self._x)
+        return self._x
+
+    def half_bits(self, family):
+        """The float16 input's bits (uint16), for a kernel that widens a block at a time
+        itself (:data:`._k_tiles.HALF_BLOCK`), or None: not float16 (or widened already), a
+        NaN check to fuse, or no inline conversion on this CPU."""
+        x = self._x
+        if x.dtype != np.float16 or self.check is not None or not _hardware() \
+                or not x.flags.c_contiguous:
+            return None
+        REACHED.add(("avg forward", family + " float16"))
+        return x.view(np.uint16)
 
     def v(self, a, out=True):
         shape = self.tb["out3" if out else "in3"]
@@ -99,7 +121,7 @@ class Call:
 
     def div(self):
         """The average's divisor as the literal kernels take it (one value)."""
-        return np.array([self.override or self.g.taps], dtype=acc_dtype(self.x.dtype))
+        return np.array([self.override or self.g.taps], dtype=acc_dtype(self.dtype))
 
     def launch(self, kernel, n, work, per, *args):
         """``_pool.run(kernel, n, work, *args)``, with the NaN check when the call has one:
@@ -187,7 +209,7 @@ def _max_running(c):
 
 def _int_boxes(c) -> bool:
     """Integer data over non-overlapping boxes, values only: :mod:`._k_ints`."""
-    return _cf(c) and not c.with_arg and c.x.dtype.kind in "iu" and _boxes(c.g)
+    return _cf(c) and not c.with_arg and c.is_int != 0 and _boxes(c.g)
 
 
 def _max_boxes_int(c):
@@ -361,8 +383,13 @@ MAX_FORWARD = (
 # ----------------------------------------------------------------------------------------------
 
 def _avg_global(c):
-    c.launch(_global_sum_cf, c.B, c.x.size, 1, c.x.reshape(c.B, c.P), c.y.reshape(c.B),
-             np.array([c.override or math.prod(c.g.in_size)], dtype=acc_dtype(c.x.dtype)))
+    div = np.array([c.override or math.prod(c.g.in_size)], dtype=acc_dtype(c.dtype))
+    xh = c.half_bits("global")
+    if xh is not None:
+        _pool.run(_global_sum_half, c.B, xh.size, xh.reshape(c.B, c.P), c.y.reshape(c.B), div,
+                  _numpy_keeps_nan()[0])
+        return
+    c.launch(_global_sum_cf, c.B, c.x.size, 1, c.x.reshape(c.B, c.P), c.y.reshape(c.B), div)
 
 
 def _avg_nd_run(c):
@@ -399,6 +426,11 @@ def _avg_boxes_unsigned(c):
 
 def _avg_tiles(c):
     OD, OH, OW = c.tb["out3"]
+    xh = c.half_bits("tiles")
+    if xh is not None:
+        _pool.run(_tiles_sum_half, c.B * OD, xh.size, c.v(xh, False), c.v(c.y), int(c.geo[1]),
+                  int(c.geo[2]), c.div(), _numpy_keeps_nan()[0])
+        return
     c.launch(_tiles_cf, c.B * OD, c.x.size, OH * OW, c.v(c.x, False), c.v(c.y), int(c.geo[1]),
              int(c.geo[2]), SUM, c.div())
 

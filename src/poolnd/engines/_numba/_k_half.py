@@ -49,28 +49,41 @@ def _f2h_bits(typingctx, f):
 
 @njit(cache=_CACHE, nogil=True)
 def _widen_k(s, d, keep_nan, r0, r1):
-    """d[i] = the float32 bits of float16 s[i] (both flat, as uint16 / uint32), i in [r0, r1)."""
-    s, d = s[r0:r1], d[r0:r1]      # from 0: no negative-index wrap, so the loop vectorizes
+    """d[i] = the float32 bits of float16 s[i] (both flat, as uint16 / uint32), i in [r0, r1).
+    The CPU's conversion first (vectorized); then, with ``keep_nan``, a scan for signaling NaN
+    and, only where there is one, their quiet bit taken back off. (One loop with the fix in
+    it ran 0.24 ns per element in cache, these 0.11 without a signaling NaN.)"""
+    s, d = s[r0:r1], d[r0:r1]      # from 0: no negative-index wrap, so the loops vectorize
     for i in range(s.size):
-        h = np.uint32(s[i])
-        b = _h2f_bits(s[i])
-        if keep_nan & ((h & 0x7C00) == 0x7C00) & ((h & 0x3FF) != 0):
-            b = ((h & 0x8000) << 16) | 0x7F800000 | ((h & 0x3FF) << 13)
-        d[i] = b
+        d[i] = _h2f_bits(s[i])
+    if keep_nan:
+        found = False
+        for i in range(s.size):    # 0x7C00 < |h| < 0x7E00: a signaling NaN
+            found |= np.uint16((s[i] & np.uint16(0x7FFF)) - np.uint16(0x7C01)) < 0x1FF
+        if found:
+            for i in range(s.size):
+                if np.uint16((s[i] & np.uint16(0x7FFF)) - np.uint16(0x7C01)) < 0x1FF:
+                    d[i] ^= np.uint32(0x400000)
 
 
 @njit(cache=_CACHE, nogil=True)
 def _narrow_k(s, d, keep_nan, r0, r1):
     """d[i] = the float16 bits of float32 s[i] (both flat, as uint32 / uint16), i in [r0, r1);
-    a NaN as NumPy narrows it: its payload's top ten bits, or 1 where those are all zero."""
+    with ``keep_nan``, a signaling NaN as NumPy narrows it (the CPU's way, then a scan, as
+    _widen_k): its payload's top ten bits, or 1 where those are all zero."""
     s, d = s[r0:r1], d[r0:r1]
     for i in range(s.size):
-        f = s[i]
-        h = _f2h_bits(f)
-        if keep_nan & ((f & 0x7F800000) == 0x7F800000) & ((f & 0x7FFFFF) != 0):
-            m = (f & 0x7FFFFF) >> 13
-            h = np.uint16(((f >> 16) & 0x8000) | 0x7C00 | (m if m != 0 else 1))
-        d[i] = h
+        d[i] = _f2h_bits(s[i])
+    if keep_nan:
+        found = False
+        for i in range(s.size):    # 0x7F800000 < |f| < 0x7FC00000: a signaling NaN
+            found |= np.uint32((s[i] & np.uint32(0x7FFFFFFF)) - np.uint32(0x7F800001)) < 0x3FFFFF
+        if found:
+            for i in range(s.size):
+                f = s[i]
+                if np.uint32((f & np.uint32(0x7FFFFFFF)) - np.uint32(0x7F800001)) < 0x3FFFFF:
+                    m = (f & 0x7FFFFF) >> 13
+                    d[i] = np.uint16(((f >> 16) & 0x8000) | 0x7C00 | (m if m != 0 else 1))
 
 
 @functools.lru_cache(maxsize=None)
