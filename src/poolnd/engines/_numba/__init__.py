@@ -9,7 +9,8 @@ windows), ``_k_running`` (stride-1 windows of any size, van Herk / Gil-Werman), 
 (non-overlapping tiles, global windows), ``_k_ints`` (integer image data over non-overlapping
 boxes, rows first), ``_k_last`` (channels-last), ``_k_nd`` (four and more
 dims), ``_k_boxes`` (box windows, index scatter/gather), ``_k_check`` (the NaN check fused into
-any forward kernel) and ``_rank`` (median, mode, NaN-skipping max/min, with its own table).
+any forward kernel), ``_k_half`` (float16 <-> float32 by the CPU's conversion, bit for bit
+NumPy's casts) and ``_rank`` (median, mode, NaN-skipping max/min, with its own table).
 ``_plan`` turns a geometry into the tables the kernels read and the predicates the dispatch
 tests; ``_threadpool`` is the thread pool and its policy; ``_compile`` the cache switch, the
 cache key and the no-alias build. Numba's on-disk cache keys a kernel on its own file only;
