@@ -156,28 +156,30 @@ def values_only(rng):
             if got.tobytes() != want.tobytes():
                 failures += 1
                 print("MISMATCH values-only global", shape, mode)
-    # float16 averages over tiles and whole planes, widened a block of planes at a time
+    # float16 averages over tiles, whole planes and 2x2(x2) windows, widened a block at a time
     # (several blocks, a plane larger than a block; signaling and quiet NaN), bit for bit
     from poolnd.engines._numba import _dispatch, _k_half
     for shape, kern in (((3, 700, 13, 17), (13, 17)), ((1, 3, 300, 300), (300, 300)),
-                        ((2, 5, 200, 210), (8, 7)), ((2, 3, 28, 28), (4, 4))):
+                        ((2, 5, 200, 210), (8, 7)), ((2, 3, 28, 28), (4, 4)),
+                        ((2, 3, 41, 50), (2, 2)), ((2, 3, 9, 10, 11), (2, 2, 2))):
         x = (rng.standard_normal(shape) * 50).astype(np.float16)
         bits = x.view(np.uint16).reshape(-1)
         bits[rng.random(bits.size) < 0.001] = 0x7C01
         bits[rng.random(bits.size) < 0.001] = 0xFE55
-        got, want = (poolnd.pool(x, "avg", kern, spatial_dims=2, engine=e)
+        nd = len(kern)
+        got, want = (poolnd.pool(x, "avg", kern, spatial_dims=nd, engine=e)
                      for e in ("numba", "reference"))
         # which NaN a window of two NaN payloads keeps is the engine's own (as for float32):
         # against the reference, bytes where not NaN; against the engine's float32 path
         # (NumPy's casts around it), every byte
         nan = np.isnan(want)
-        wide = poolnd.pool(x.astype(np.float32), "avg", kern, spatial_dims=2, engine="numba")
+        wide = poolnd.pool(x.astype(np.float32), "avg", kern, spatial_dims=nd, engine="numba")
         if (not np.array_equal(np.isnan(got), nan)
                 or got[~nan].tobytes() != want[~nan].tobytes()
                 or got.tobytes() != wide.astype(np.float16).tobytes()):
             failures += 1
             print("MISMATCH float16 blocks", shape, kern)
-    for family in ("global", "tiles"):
+    for family in ("global", "tiles", "2x2"):
         if _k_half._hardware() and ("avg forward", family + " float16") not in _dispatch.REACHED:
             failures += 1
             print("NOT REACHED avg forward", family, "float16")

@@ -28,9 +28,9 @@ from ._k_running import _running_arg_cf, _running_cf, running_plan
 from ._k_running import fits as _running
 from ._k_small import (_k2_2d, _k2_2d_sum, _k2_3d, _k2_3d_sum, _k2_arg_2d, _k2_arg_3d,
                        _k2_arg_cl, _k2_avg_back_cf, _k2_cl, _k2_cl_omit, _k2_cl_sum,
-                       _k2_cl_sum_checked, _depth_best, _depth_best_arg, _k3_arg_cf, _k3_avg_cf,
-                       _k3_flat_arg_cf, _k3_flat_cf, _k3_flat_omit, _k3_roll_cf,
-                       _k3_roll_omit)
+                       _k2_cl_sum_checked, _k2_sum_half, _depth_best, _depth_best_arg,
+                       _k3_arg_cf, _k3_avg_cf, _k3_flat_arg_cf, _k3_flat_cf, _k3_flat_omit,
+                       _k3_roll_cf, _k3_roll_omit)
 from ._k_half import _hardware, _numpy_keeps_nan, widen
 from ._k_tiles import (_boxes_back_cf, _boxes_sum_cf, _global_best_cf, _global_sum_cf,
                        _global_sum_half, _tiles_arg_cf, _tiles_cf, _tiles_sum_half)
@@ -403,6 +403,12 @@ def _avg_nd_run(c):
 
 
 def _avg_k2(c):
+    xh = c.half_bits("2x2")
+    if xh is not None:
+        OD = c.tb["out3"][0]
+        _pool.run(_k2_sum_half, c.B * OD, xh.size, c.v(xh, False), c.v(c.y), c.k2, c.div(),
+                  _numpy_keeps_nan()[0])
+        return
     c.launch(_k2_2d_sum if c.k2 == 1 else _k2_3d_sum, c.rows, c.y.size, c.tb["out3"][2],
              c.v(c.x, False), c.v(c.y), SUM, c.div())
 

@@ -7,6 +7,7 @@ import numpy as np
 from numba import njit
 
 from ._compile import _CACHE, _noalias
+from ._k_half import _widen_k
 from ._k_rows import MAX, MIN, SUM, _better, _interior, _split_row
 
 
@@ -171,6 +172,33 @@ def _k2_3d_sum(x, y, op, div, r0, r1):
     """As _k2_2d_sum for 2x2x2 windows."""
     for r in range(r0, r1):
         _k2_3d_sum_row(x, y, div, r)
+
+
+@njit(cache=_CACHE, nogil=True)
+def _k2_sum_half(xh, y, kd, div, keep_nan, r0, r1):
+    """_k2_2d_sum (kd 1) or _k2_3d_sum (kd 2) of float16 data, ``xh`` its bits (uint16,
+    (B, D, H, W)): work items the B*OD output planes, each one's kd input slices widened into a
+    scratch (_k_half's conversion) and then summed by the same rows, so the result is the
+    float32 kernel's on the widened input without writing and reading back all of it."""
+    B, D, H, W = xh.shape
+    OD, OH = y.shape[1], y.shape[2]
+    n = kd * H * W
+    s = np.empty(n, dtype=np.float32)
+    sb = s.view(np.uint32)
+    s4 = s.reshape(1, kd, H, W)
+    xf = xh.reshape(xh.size)
+    for i in range(r0, r1):
+        b = i // OD
+        od = i - b * OD
+        start = (b * D + od * kd) * H * W
+        _widen_k(xf[start:start + n], sb, keep_nan, 0, n)
+        yp = y[b:b + 1, od:od + 1]
+        if kd == 2:
+            for oh in range(OH):
+                _k2_3d_sum_row(s4, yp, div, oh)
+        else:
+            for oh in range(OH):
+                _k2_2d_sum_row(s4, yp, div, oh)
 
 
 @njit(cache=_CACHE, inline="always")
