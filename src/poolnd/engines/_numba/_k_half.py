@@ -47,6 +47,22 @@ def _f2h_bits(typingctx, f):
     return types.uint16(types.uint32), codegen
 
 
+@njit(cache=_CACHE, inline="always")
+def _signaling(v, mag, first, count):
+    """Whether the magnitude bits of ``v`` (v & mag) lie in [first, first + count): the
+    signaling NaN (float16 0x7C01..0x7DFF, float32 0x7F800001..0x7FBFFFFF)."""
+    d = np.int64(v & mag) - first
+    return (d >= 0) & (d < count)
+
+
+@njit(cache=_CACHE, inline="always")
+def _any_signaling(s, mag, first, count):
+    found = False
+    for i in range(s.size):
+        found |= _signaling(s[i], mag, first, count)
+    return found
+
+
 @njit(cache=_CACHE, nogil=True)
 def _widen_k(s, d, keep_nan, r0, r1):
     """d[i] = the float32 bits of float16 s[i] (both flat, as uint16 / uint32), i in [r0, r1).
@@ -56,14 +72,10 @@ def _widen_k(s, d, keep_nan, r0, r1):
     s, d = s[r0:r1], d[r0:r1]      # from 0: no negative-index wrap, so the loops vectorize
     for i in range(s.size):
         d[i] = _h2f_bits(s[i])
-    if keep_nan:
-        found = False
-        for i in range(s.size):    # 0x7C00 < |h| < 0x7E00: a signaling NaN
-            found |= np.uint16((s[i] & np.uint16(0x7FFF)) - np.uint16(0x7C01)) < 0x1FF
-        if found:
-            for i in range(s.size):
-                if np.uint16((s[i] & np.uint16(0x7FFF)) - np.uint16(0x7C01)) < 0x1FF:
-                    d[i] ^= np.uint32(0x400000)
+    if keep_nan and _any_signaling(s, 0x7FFF, 0x7C01, 0x1FF):
+        for i in range(s.size):
+            if _signaling(s[i], 0x7FFF, 0x7C01, 0x1FF):
+                d[i] ^= np.uint32(0x400000)
 
 
 @njit(cache=_CACHE, nogil=True)
@@ -74,16 +86,12 @@ def _narrow_k(s, d, keep_nan, r0, r1):
     s, d = s[r0:r1], d[r0:r1]
     for i in range(s.size):
         d[i] = _f2h_bits(s[i])
-    if keep_nan:
-        found = False
-        for i in range(s.size):    # 0x7F800000 < |f| < 0x7FC00000: a signaling NaN
-            found |= np.uint32((s[i] & np.uint32(0x7FFFFFFF)) - np.uint32(0x7F800001)) < 0x3FFFFF
-        if found:
-            for i in range(s.size):
-                f = s[i]
-                if np.uint32((f & np.uint32(0x7FFFFFFF)) - np.uint32(0x7F800001)) < 0x3FFFFF:
-                    m = (f & 0x7FFFFF) >> 13
-                    d[i] = np.uint16(((f >> 16) & 0x8000) | 0x7C00 | (m if m != 0 else 1))
+    if keep_nan and _any_signaling(s, 0x7FFFFFFF, 0x7F800001, 0x3FFFFF):
+        for i in range(s.size):
+            f = s[i]
+            if _signaling(f, 0x7FFFFFFF, 0x7F800001, 0x3FFFFF):
+                m = (f & 0x7FFFFF) >> 13
+                d[i] = np.uint16(((f >> 16) & 0x8000) | 0x7C00 | (m if m != 0 else 1))
 
 
 @functools.lru_cache(maxsize=None)
