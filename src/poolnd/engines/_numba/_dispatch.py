@@ -94,8 +94,9 @@ class Call:
 
     def half_bits(self, family):
         """The float16 input's bits (uint16), for a kernel that widens a block at a time
-        itself (:data:`._k_tiles.HALF_BLOCK`), or None: not float16 (or widened already), a
-        NaN check to fuse, or no inline conversion on this CPU."""
+        itself (``_global_sum_half``, ``_tiles_sum_half``, ``_k2_sum_half``; ``family`` is
+        recorded in :data:`REACHED`), or None: not float16 (or widened already), a NaN check
+        to fuse, or no inline conversion on this CPU."""
         x = self._x
         if x.dtype != np.float16 or self.check is not None or not _hardware() \
                 or not x.flags.c_contiguous:
