@@ -117,6 +117,20 @@ def test_import_poolnd_imports_neither_dask_nor_zarr():
     assert poolnd.pyramid is _pyramid.pyramid and "pyramid" in poolnd.__all__
 
 
+def test_threaded_pyramid_never_imports_distributed(tmp_path, vol):
+    # dask.compute(scheduler="threads") imports distributed to look for a client: 0.3 s of a
+    # cold run, holding the GIL; the threaded scheduler is passed as a function instead
+    code = textwrap.dedent(f"""
+        import sys, poolnd
+        shapes = poolnd.pyramid({vol[1]!r}, {str(tmp_path / "out.ome.zarr")!r}, chunks=8,
+                                progress=False)
+        print(len(shapes), sorted(m for m in sys.modules if m.split(".")[0] == "distributed"))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=300, env={**os.environ, "PYTHONPATH": SRC})
+    assert out.stdout.split("\n")[0] == "4 []"
+
+
 def test_level_shapes_hand_computed():
     # (19, 37, 45) by (1, 2, 2), chunks 8: y 37 -> 19 -> 10 -> 5, x 45 -> 23 -> 12 -> 6; the
     # first level whose y and x fit in 8 is (19, 5, 6). z (factor 1) never counts.

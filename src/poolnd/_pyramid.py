@@ -888,13 +888,16 @@ class _Runner:
         if self.p.progress:
             print(label, file=sys.stderr, flush=True)
         if self.client is None:
+            # the threaded scheduler by its function: dask.compute(scheduler="threads") first
+            # imports distributed to look for a client (0.3 s of a cold run, holding the GIL)
             import dask
+            import dask.threaded
             if self.p.progress:
                 from dask.diagnostics import ProgressBar
                 with ProgressBar(out=sys.stderr):
-                    dask.compute(*tasks, scheduler="threads")
+                    dask.compute(*tasks, scheduler=dask.threaded.get)
             else:
-                dask.compute(*tasks, scheduler="threads")
+                dask.compute(*tasks, scheduler=dask.threaded.get)
             return
         futures = self.client.compute(tasks)
         try:
