@@ -298,6 +298,7 @@ def _family_layers(eng, sdtype):
     yield "fractional", poolnd.FractionalMaxPool2d(
         2, output_size=(4, 5), _random_samples=np.full((2, 3, 2), 0.4, dtype=sdtype), engine=eng), {}
     yield "lp", poolnd.LPPool2d(2.5, 2, 1, True, engine=eng), {}
+    yield "lp p=2", poolnd.LPPool2d(2, 3, 2, True, engine=eng), {}     # _k_maps' squares
 
 
 def family(rng):
@@ -308,7 +309,7 @@ def family(rng):
             x[rng.random(x.shape) < 0.1] = np.nan
         sdtype = dtype if dtype.startswith("float") else "float64"
         for i, (name, _, _) in enumerate(_family_layers("reference", sdtype)):
-            if name == "lp" and dtype == "int32":
+            if name.startswith("lp") and dtype == "int32":
                 continue
             xin = x[:, :, None] if "avg" in name else x
             res = []
@@ -328,6 +329,18 @@ def family(rng):
             if not ok:
                 failures += 1
                 print("MISMATCH", name, dtype)
+        if dtype in ("float32", "float64"):     # a kept lp's p = 2 pass, and lp_pool2d's
+            from poolnd.engines._numba import _k_maps
+            t, kept = _k_maps.square_and_copy(x)
+            if not (np.array_equal(t, np.multiply(x, x), equal_nan=True) and
+                    np.array_equal(kept, x, equal_nan=True) and not np.shares_memory(kept, x)):
+                failures += 1
+                print("MISMATCH lp square_and_copy", dtype)
+            a, b = (poolnd.lp_pool2d(x, 2, 3, 2, ceil_mode=True, engine=e)
+                    for e in ("reference", "numba"))
+            if not np.allclose(a, b, equal_nan=True, rtol=1e-6):
+                failures += 1
+                print("MISMATCH lp_pool2d p=2", dtype)
         y, idx = poolnd.max_pool2d(x, 2, 1, return_indices=True)      # repeated indices
         for eng in ("reference", "numba"):
             layer = poolnd.MaxUnpool2d(2, 1, engine=eng)

@@ -219,24 +219,35 @@ def _lp_forward(eng, x, xc, g: Geometry, norm_type: float, keep: bool):
     -> ``(y, arg, aux)``: the window-local argmax (``p = inf``) and what backward needs: copies
     of the canonical input and output (``xc`` is a view of the caller's ``x`` when that is
     contiguous; the returned ``y`` is the caller's), so later in-place changes to either never
-    reach the gradient. That costs one input-sized and one output-sized copy per kept forward."""
+    reach the gradient. That costs one input-sized and one output-sized copy per kept forward
+    (for ``p = 2`` an engine's ``square_and_copy``, where it has one, writes ``x * x`` and the
+    input's copy in one pass)."""
     acc = acc_dtype(xc.dtype)
-    x_kept = (xc.copy() if np.may_share_memory(xc, x) else xc) if keep else None
+    private = keep and np.may_share_memory(xc, x)         # a copy of xc is to be kept
+    fused = getattr(eng, "square_and_copy", None)
+    terms = fused(xc) if private and norm_type == 2 and xc.dtype == acc and fused else None
+    if terms is not None:                 # the engine's one pass: x * x and the kept copy
+        t, x_kept = terms
+    else:
+        x_kept = (xc.copy() if private else xc) if keep else None
     if np.isinf(norm_type):
         a = np.absolute(xc, dtype=acc)
         y, arg = eng.max_forward(a, g, minimum=False, with_arg=keep)
         y = np.maximum(y, 0)              # a window wholly in padding: the norm of zeros
         return y.astype(xc.dtype, copy=False), arg, ((x_kept,) if keep else ())
-    if norm_type == 2:                    # x * x is |x| * |x|: one pass, one temporary
+    if terms is None and norm_type == 2:  # x * x is |x| * |x|: one pass, one temporary
         t = np.multiply(xc, xc, dtype=acc)
-    else:
+    elif terms is None:
         t = np.power(np.absolute(xc, dtype=acc), acc.type(norm_type))
     y = eng.avg_forward(t, g, count_include_pad=True, divisor_override=None)
     del t
     if not y.flags.writeable or np.may_share_memory(y, xc):       # an engine's own array
         y = y.copy()
     np.multiply(y, acc.type(math.prod(g.kernel)), out=y)        # in place: the same values
-    np.power(y, acc.type(1.0 / norm_type), out=y)
+    if norm_type == 2:                    # PyTorch's pow(y, 0.5) is its sqrt (correctly rounded)
+        np.sqrt(y, out=y)
+    else:
+        np.power(y, acc.type(1.0 / norm_type), out=y)
     return y.astype(xc.dtype, copy=keep), None, ((x_kept, y) if keep else ())
 
 

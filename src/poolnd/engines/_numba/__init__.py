@@ -10,7 +10,8 @@ windows), ``_k_running`` (stride-1 windows of any size, van Herk / Gil-Werman), 
 boxes, rows first), ``_k_last`` (channels-last), ``_k_nd`` (four and more
 dims), ``_k_boxes`` (box windows, index scatter/gather), ``_k_check`` (the NaN check fused into
 any forward kernel), ``_k_half`` (float16 <-> float32 by the CPU's conversion, bit for bit
-NumPy's casts) and ``_rank`` (median, mode, NaN-skipping max/min, with its own table).
+NumPy's casts), ``_k_maps`` (elementwise passes around a pool: a kept lp's squares) and ``_rank``
+(median, mode, NaN-skipping max/min, with its own table).
 ``_plan`` turns a geometry into the tables the kernels read and the predicates the dispatch
 tests; ``_threadpool`` is the thread pool and its policy; ``_compile`` the cache switch, the
 cache key and the no-alias build. Numba's on-disk cache keys a kernel on its own file only;
@@ -69,6 +70,7 @@ from .._common import acc_dtype, arg_dtype, identity
 from ._dispatch import Call, NanCheck, run, shares
 from ._k_rows import MAX, MIN
 from ._k_half import narrow as _narrow, widen as _widen
+from ._k_maps import square_and_copy  # noqa: F401  (a kept lp_pool's p = 2 pass)
 from ._plan import _acc, _dummy, _global
 from ._threadpool import _pool
 from ._k_boxes import _axis_max, _axis_spread, _axis_sum, _gather, _scatter
