@@ -125,59 +125,59 @@ def _boxes_sum_cf(x, y, kd, kh, kw, div, r0, r1):
 
 @njit(cache=_CACHE, nogil=True)
 def _tiles_arg_cf(x, y, arg, kh, kw, op, r0, r1):
-    """_tiles_cf for max/min with the window-local argmax (tap i*kw + j): each row's tile
-    winner and its column first, then the rows in order, as the row-major scan picks them.
-    (A tap-outer loop like _tiles_cf's, with two store streams, ran 1.7x slower than this.)"""
+    """_tiles_cf for max/min with the window-local argmax (tap t*kw + j), columns first: down
+    each column of a tile row, the best of its kh taps and their row (whole input rows at a
+    time, vectorized along W), then across each tile's kw columns (``_tile_wins``). The
+    row-major scan's winner is the last NaN if there is one, else the first best: per column
+    the last NaN or the first best, then across the columns the NaN with the largest tap, or
+    the best value with the smallest tap, is the same element, bit for bit. (The row-first
+    order, a latency-bound scan of kw taps per tile and row, took 9.1 ms against these 3.7 for
+    16x64x112x112 float32 8x8 tiles on two threads.)"""
     B, D, H, W = x.shape
     OH, OW = y.shape[2], y.shape[3]
-    rows = OH * kh
-    M = rows * OW
-    hf = np.empty(M, dtype=y.dtype)
-    hj = np.empty(M, dtype=arg.dtype)
+    n = OW * kw                             # the columns the tiles cover
+    cv = np.empty(n, dtype=y.dtype)         # per column: the best of the rows so far
+    ct = np.empty(n, dtype=arg.dtype)       # ... and its row in the tile, times kw
     for i in range(r0, r1):
         b = i // D
         d = i - b * D
-        for r in range(rows):                 # each tile of each row, scanned in order
-            row = x[b, d, r]
-            h = hf[r * OW:]
-            hc = hj[r * OW:]
-            q0 = 0
-            while q0 + 4 <= OW:               # four tiles side by side: independent chains
-                va, vb, vc, vd, ja, jb, jc, jd = _scan4(
-                    row[q0 * kw:], row[(q0 + 1) * kw:], row[(q0 + 2) * kw:],
-                    row[(q0 + 3) * kw:], kw, op)
-                h[q0], h[q0 + 1], h[q0 + 2], h[q0 + 3] = va, vb, vc, vd
-                hc[q0], hc[q0 + 1], hc[q0 + 2], hc[q0 + 3] = ja, jb, jc, jd
-                q0 += 4
-            for q in range(q0, OW):
-                s = row[q * kw:]
-                bv = s[0]
-                bj = 0
-                for j in range(1, kw):
-                    v = s[j]
-                    tk = _better(v, bv, op)
-                    bv = v if tk else bv
-                    bj = j if tk else bj
-                h[q] = bv
-                hc[q] = bj
         for oh in range(OH):
+            row = x[b, d, oh * kh]
+            for c in range(n):
+                cv[c] = row[c]
+                ct[c] = 0
+            for t in range(1, kh):
+                row = x[b, d, oh * kh + t]
+                tk_ = t * kw
+                for c in range(n):
+                    v = row[c]
+                    bv = cv[c]
+                    tk = _better(v, bv, op)
+                    cv[c] = v if tk else bv
+                    ct[c] = tk_ if tk else ct[c]
             o = y[b, d, oh]
             a = arg[b, d, oh]
-            h = hf[oh * kh * OW:]
-            hc = hj[oh * kh * OW:]
             for q in range(OW):
-                o[q] = h[q]
-                a[q] = hc[q]
-            for ii in range(1, kh):
-                h = hf[(oh * kh + ii) * OW:]
-                hc = hj[(oh * kh + ii) * OW:]
-                base = ii * kw
+                o[q] = cv[q * kw]
+                a[q] = ct[q * kw]
+            for j in range(1, kw):              # tiles inner: independent select chains
                 for q in range(OW):
-                    v = h[q]
+                    v = cv[q * kw + j]
+                    t = ct[q * kw + j] + j
                     bv = o[q]
-                    tk = _better(v, bv, op)
-                    o[q] = v if tk else bv
-                    a[q] = (base + hc[q]) if tk else a[q]
+                    bt = a[q]
+                    w = _tile_wins(v, t, bv, bt, op)
+                    o[q] = v if w else bv
+                    a[q] = t if w else bt
+
+
+@njit(cache=_CACHE, inline="always")
+def _tile_wins(v, t, bv, bt, op):
+    """Whether column winner (v, tap t) beats the tile's best so far (bv, tap bt), taken in
+    any order: a NaN beats a number and the later NaN another; else the better value, or
+    the earlier tap of an equal one. Branch-free (random data mispredicts every branch)."""
+    better = ((v > bv) & (op == MAX)) | ((v < bv) & (op != MAX)) | ((v == bv) & (t < bt))
+    return ((v != v) & ((bv == bv) | (t > bt))) | ((v == v) & (bv == bv) & better)
 
 
 @njit(cache=_CACHE, nogil=True)
