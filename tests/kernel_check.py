@@ -295,6 +295,8 @@ def _family_layers(eng, sdtype):
     yield "adaptive max", poolnd.AdaptiveMaxPool2d((4, 3), return_indices=True, engine=eng), {}
     yield "adaptive avg", poolnd.AdaptiveAvgPool3d((2, None, 4), engine=eng), {}
     yield "adaptive max NHWC", poolnd.AdaptiveMaxPool2d(3, layout="NHWC", engine=eng), {}
+    yield "adaptive max 3d", poolnd.AdaptiveMaxPool3d((2, 3, 4), return_indices=True,
+                                                      engine=eng), {}    # two carried passes
     yield "fractional", poolnd.FractionalMaxPool2d(
         2, output_size=(4, 5), _random_samples=np.full((2, 3, 2), 0.4, dtype=sdtype), engine=eng), {}
     yield "lp", poolnd.LPPool2d(2.5, 2, 1, True, engine=eng), {}
@@ -311,7 +313,7 @@ def family(rng):
         for i, (name, _, _) in enumerate(_family_layers("reference", sdtype)):
             if name.startswith("lp") and dtype == "int32":
                 continue
-            xin = x[:, :, None] if "avg" in name else x
+            xin = x[:, :, None] if "avg" in name or "3d" in name else x
             res = []
             for eng in ("reference", "numba"):
                 layer = list(_family_layers(eng, sdtype))[i][1]

@@ -181,7 +181,8 @@ class _Axis:
     """The three axis primitives of :mod:`._separable`, one Python step per window tap."""
 
     @staticmethod
-    def axis_max(v4, c4, starts, sizes, max_size, mult, with_arg):
+    def axis_max(v4, c4, starts, sizes, max_size, mult, with_arg, any_order=False):
+        # any_order: never asked of this engine (no first_axis_first)
         B, P, _, Q = v4.shape
         shape = (B, P, starts.shape[1], Q)
         y = np.empty(shape, dtype=v4.dtype)

@@ -10,6 +10,9 @@ Why the separable max keeps PyTorch's tie and NaN rule: the row-major scan repla
 axis first picks, in every row, that row's first maximum (last NaN); the next axis picks the first
 row whose winner is the maximum (the last row holding a NaN) -- the same element as the full
 row-major scan. The index rides along: ``index = position * stride_of_axis + carried index``.
+An engine may reduce the first axis first instead (``first_axis_first``) if its pass compares
+carried candidates by (value, flat index): the last NaN, else the first maximum, whatever order
+the candidates come in.
 """
 from __future__ import annotations
 
@@ -26,15 +29,24 @@ def _view(a: np.ndarray, d: int) -> np.ndarray:
 
 def box_max(ops, x: np.ndarray, boxes, with_arg: bool):
     """Max of every box window; with ``with_arg`` also the int64 flat index of the chosen
-    element inside its ``(*spatial)`` plane (PyTorch's convention)."""
-    cur, idx, mult = x, None, 1
-    for d in reversed(range(boxes.ndim)):
+    element inside its ``(*spatial)`` plane (PyTorch's convention). The last axis first, or,
+    for a channels-first array (``T == 1``) where ``ops.first_axis_first`` (its ``axis_max``
+    compares carried candidates by value and flat index, which picks the same element in any
+    order), the first: every pass but the last then runs along whole rows, and the last one,
+    short windows one element at a time, on the smallest array. (Channels-last arrays run
+    along rows of ``T`` in every pass; there the carried comparison costs more than it saves.)"""
+    n = boxes.ndim
+    first = getattr(ops, "first_axis_first", False) and x.shape[-1] == 1
+    order = range(n) if first else reversed(range(n))
+    cur, idx = x, None
+    for d in order:
         shape = cur.shape[:1 + d] + (boxes.out_size[d],) + cur.shape[2 + d:]
         y4, i4 = ops.axis_max(_view(cur, d), None if idx is None else _view(idx, d),
-                              boxes.starts[d], boxes.sizes[d], boxes.max_size(d), mult, with_arg)
+                              boxes.starts[d], boxes.sizes[d], boxes.max_size(d),
+                              math.prod(boxes.in_size[d + 1:]), with_arg,
+                              any_order=first and idx is not None)
         cur = y4.reshape(shape)
         idx = i4.reshape(shape) if with_arg else None
-        mult *= boxes.in_size[d]
     return cur, idx
 
 

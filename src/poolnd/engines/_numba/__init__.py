@@ -73,7 +73,7 @@ from ._k_half import narrow as _narrow, widen as _widen
 from ._k_maps import square_and_copy  # noqa: F401  (a kept lp_pool's p = 2 pass)
 from ._plan import _acc, _dummy, _global
 from ._threadpool import _pool
-from ._k_boxes import _axis_max, _axis_spread, _axis_sum, _gather, _scatter
+from ._k_boxes import _axis_max, _axis_max_any, _axis_spread, _axis_sum, _gather, _scatter
 
 name = "numba"
 channels_last = True
@@ -163,14 +163,19 @@ def pool_checked(x, g: Geometry, op, *, count_include_pad=True, divisor_override
 class _Axis:
     """The axis primitives of :mod:`._separable` on the kernels above."""
 
+    first_axis_first = True     # _axis_max(any_order=True) compares carried flat indices
+
     @staticmethod
-    def axis_max(v4, c4, starts, sizes, max_size, mult, with_arg):
+    def axis_max(v4, c4, starts, sizes, max_size, mult, with_arg, any_order=False):
         B, P, _, Q = v4.shape
         y = np.empty((B, P, starts.shape[1], Q), dtype=v4.dtype)
         idx = np.empty(y.shape, dtype=np.int64) if with_arg else _dummy(4, np.int64)
         carry = c4 if c4 is not None else _dummy(4, np.int64)
-        _pool.run(_axis_max, B * P, v4.size, v4, carry, y, idx, starts, sizes, mult,
-                  c4 is not None, with_arg)
+        if any_order:               # a carried pass after an earlier axis: by flat index
+            _pool.run(_axis_max_any, B * P, v4.size, v4, c4, y, idx, starts, sizes, mult)
+        else:
+            _pool.run(_axis_max, B * P, v4.size, v4, carry, y, idx, starts, sizes, mult,
+                      c4 is not None, with_arg)
         return y, (idx if with_arg else None)
 
     @staticmethod

@@ -24,6 +24,18 @@ def _better(v, b, op):
 
 
 @njit(cache=_CACHE, inline="always")
+def _beats(v, t, bv, bt, op):
+    """Whether candidate (v, flat tap t) beats the best so far (bv, tap bt), the two taken in
+    any order: a NaN beats a number and the later NaN another; else the better value, or the
+    earlier tap of an equal one. The in-order scan's winner (``_better``: the last NaN, else
+    the first best) is the best of a window's taps under this order, so a window reduced in
+    parts, in any order (columns before rows, one axis after another), picks the same
+    element. Branch-free (random data mispredicts every branch)."""
+    better = ((v > bv) & (op == MAX)) | ((v < bv) & (op != MAX)) | ((v == bv) & (t < bt))
+    return ((v != v) & ((bv == bv) | (t > bt))) | ((v == v) & (bv == bv) & better)
+
+
+@njit(cache=_CACHE, inline="always")
 def _scan4(sa, sb, sc, sd, n, op):
     """Four in-order scans side by side: the best of each of sa[:n], sb[:n], sc[:n], sd[:n]
     (``_better``: the first best, or the last NaN) and its position, as four independent

@@ -7,7 +7,7 @@ from numba import njit
 
 from ._compile import _CACHE
 from ._k_half import _widen_k
-from ._k_rows import MAX, SUM, _better, _scan4, _split_row
+from ._k_rows import MAX, SUM, _beats, _better, _scan4, _split_row
 from ._k_small import _into
 
 
@@ -127,7 +127,7 @@ def _boxes_sum_cf(x, y, kd, kh, kw, div, r0, r1):
 def _tiles_arg_cf(x, y, arg, kh, kw, op, r0, r1):
     """_tiles_cf for max/min with the window-local argmax (tap t*kw + j), columns first: down
     each column of a tile row, the best of its kh taps and their row (whole input rows at a
-    time, vectorized along W), then across each tile's kw columns (``_tile_wins``). The
+    time, vectorized along W), then across each tile's kw columns (``_beats``). The
     row-major scan's winner is the last NaN if there is one, else the first best: per column
     the last NaN or the first best, then across the columns the NaN with the largest tap, or
     the best value with the smallest tap, is the same element, bit for bit. (The row-first
@@ -166,18 +166,9 @@ def _tiles_arg_cf(x, y, arg, kh, kw, op, r0, r1):
                     t = ct[q * kw + j] + j
                     bv = o[q]
                     bt = a[q]
-                    w = _tile_wins(v, t, bv, bt, op)
+                    w = _beats(v, t, bv, bt, op)
                     o[q] = v if w else bv
                     a[q] = t if w else bt
-
-
-@njit(cache=_CACHE, inline="always")
-def _tile_wins(v, t, bv, bt, op):
-    """Whether column winner (v, tap t) beats the tile's best so far (bv, tap bt), taken in
-    any order: a NaN beats a number and the later NaN another; else the better value, or
-    the earlier tap of an equal one. Branch-free (random data mispredicts every branch)."""
-    better = ((v > bv) & (op == MAX)) | ((v < bv) & (op != MAX)) | ((v == bv) & (t < bt))
-    return ((v != v) & ((bv == bv) | (t > bt))) | ((v == v) & (bv == bv) & better)
 
 
 @njit(cache=_CACHE, nogil=True)
