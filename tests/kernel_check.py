@@ -17,6 +17,7 @@ CASES = [  # (spatial_dims, kernel, stride, padding, dilation, ceil_mode, layout
     (3, (1, 2, 3), (1, 2, 1), "same_lower", 1, False, None),
     (2, 2, 2, 0, 1, False, "NHWC"),                # channels-last
     (2, 3, 2, 1, 1, True, "NHWC"),
+    (2, 3, 1, 1, 1, False, "NHWC"),                # ... 3x3 stride 1: nine taps in registers
     (3, 2, 1, ((1, 0), (0, 1), (1, 1)), 1, False, "NDHWC"),
     (4, 2, 1, ((1, 0), (0, 1), (1, 1), (0, 0)), (1, 2, 1, 1), False, None),   # general N-d
     (2, (2, 3), (2, 3), 0, 1, False, None),        # non-overlapping tiles
@@ -333,6 +334,12 @@ def family(rng):
                 print("MISMATCH", name, dtype)
         if dtype in ("float32", "float64"):     # a kept lp's p = 2 pass, and lp_pool2d's
             from poolnd.engines._numba import _k_maps
+            div = rng.integers(1, 9, size=x.shape[2:]).astype(dtype)   # an average's shares
+            for dyv in (x.reshape(2, 6, 7, 3), x[:, 0].reshape(2, 6, 7, 1)):    # T = 3, 1
+                got = _k_maps.divide_planes(dyv, div)
+                if not np.array_equal(got, np.divide(dyv, div[..., None]), equal_nan=True):
+                    failures += 1
+                    print("MISMATCH divide_planes", dtype)
             t, kept = _k_maps.square_and_copy(x)
             if not (np.array_equal(t, np.multiply(x, x), equal_nan=True) and
                     np.array_equal(kept, x, equal_nan=True) and not np.shares_memory(kept, x)):

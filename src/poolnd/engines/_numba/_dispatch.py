@@ -22,6 +22,7 @@ from ._k_check import (_checked_run, _k2_2d_omit, _k2_2d_sum_checked, _k2_3d_omi
 from ._k_ints import _boxes_int_best, _boxes_umean
 from ._k_planes import PLANE_LIMIT, _plane_sum_cf
 from ._k_last import _avg_cl, _avg_cl_checked, _back_cl, _best_cl, _sep_cl, _tiles_back_cl
+from ._k_maps import divide_planes
 from ._k_nd import _avg_nd, _back_nd, _best_nd
 from ._k_rows import SUM, _avg_cf, _back_cf, _best_arg_cf, _best_cf, _route_cf, _route_cl
 from ._k_running import _running_arg_cf, _running_cf, running_plan
@@ -555,6 +556,8 @@ def shares(dy, g: Geometry, count_include_pad, override):
         s = dy.astype(np.int64)
         q = np.floor_divide(s, div)
         return q + ((q * div != s) & ((s < 0) != (div < 0)))
+    if dy.flags.c_contiguous and div.ndim == dy.ndim - 1 and not override:
+        return divide_planes(dy, div[..., 0].astype(dy.dtype))     # threaded, the same bits
     return np.divide(dy, div.astype(dy.dtype))
 
 

@@ -147,9 +147,31 @@ def _avg_cl_rows(x, y, geo, cd, ch, cw, override, acc_proto, is_int, r0, r1):
     dd, dh, dw, pd, ph, pw = geo[6], geo[7], geo[8], geo[9], geo[10], geo[11]
     acc = np.empty(C, dtype=acc_proto.dtype)
     bad = False
+    # a 3x3 stride-1 window wholly inside: its nine taps summed in registers, in the same
+    # order from 0 as the loop below (Inception's 32x35x35x192 branch: 4.7-5.0 -> 3.2-3.8 ms)
+    k3 = (kd == 1) & (kh == 3) & (kw == 3) & (sh == 1) & (sw == 1) & (dh == 1) & (dw == 1) & \
+        (is_int == 0)
     for r in range(r0, r1):
         n, od, oh = _split_row(r, OD, OH)
+        zd0, zh0 = od * sd - pd, oh - ph
+        inside = k3 and zd0 >= 0 and zd0 < D and zh0 >= 0 and zh0 + 2 < H
         for ow in range(OW):
+            zw0 = ow - pw
+            if inside and zw0 >= 0 and zw0 + 2 < W:
+                d = override if override != 0 else cd[od] * ch[oh] * cw[ow]
+                u, m, w = x[n, zd0, zh0], x[n, zd0, zh0 + 1], x[n, zd0, zh0 + 2]
+                u0, u1, u2 = u[zw0], u[zw0 + 1], u[zw0 + 2]
+                m0, m1, m2 = m[zw0], m[zw0 + 1], m[zw0 + 2]
+                w0, w1, w2 = w[zw0], w[zw0 + 1], w[zw0 + 2]
+                out = y[n, od, oh, ow]
+                zero = acc_proto[0]
+                for c in range(C):
+                    v = ((((((((zero + u0[c]) + u1[c]) + u2[c]) + m0[c]) + m1[c]) + m2[c]) +
+                          w0[c]) + w1[c]) + w2[c]
+                    v = v / d
+                    bad |= v != v
+                    out[c] = v
+                continue
             acc[:] = 0
             for i in range(kd):
                 zd = od * sd - pd + i * dd
