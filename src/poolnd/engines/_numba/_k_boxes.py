@@ -22,12 +22,21 @@ def _four_rows(a, r, n):
             a[(r + 2) // P, (r + 2) % P].reshape(n), a[(r + 3) // P, (r + 3) % P].reshape(n))
 
 
+@njit(cache=_CACHE, inline="always")
+def _box_row(v, y, r, per_plane):
+    """Row r (over B*P) of an axis pass -> (b, p, the row of starts/sizes, source, dest)."""
+    P = v.shape[1]
+    b = r // P
+    p = r - b * P
+    return b, p, (b if per_plane else 0), v[b, p], y[b, p]
+
+
 @njit(cache=_CACHE, nogil=True)
 def _axis_max(v, c, y, idx, starts, sizes, mult, has_carry, with_arg, r0, r1):
     """y[b, p, o, :] = best of v[b, p, s:s+n, :] scanned in order, idx its index (position *
     mult + the carried index c there). Q == 1 (the last axis of a channels-first array) keeps
     the running best in registers; otherwise rows of Q are combined, vectorized over Q."""
-    P, L, Q = v.shape[1], v.shape[2], v.shape[3]
+    L, Q = v.shape[2], v.shape[3]
     O = y.shape[2]
     per_plane = starts.shape[0] > 1
     r4 = r0
@@ -53,11 +62,7 @@ def _axis_max(v, c, y, idx, starts, sizes, mult, has_carry, with_arg, r0, r1):
                         sa[s:], sb[s:], sc[s:], sd[s:], sizes[0, o], MAX)
             r4 += 4
     for r in range(r4, r1):
-        b = r // P
-        p = r - b * P
-        row = b if per_plane else 0
-        src = v[b, p]
-        dst = y[b, p]
+        b, p, row, src, dst = _box_row(v, y, r, per_plane)
         if Q == 1:
             s1 = src.reshape(L)
             d1 = dst.reshape(O)
@@ -110,15 +115,11 @@ def _axis_max_any(v, c, y, idx, starts, sizes, mult, r0, r1):
     row-major scan's whatever the order. Its own kernel: in _axis_max's body the extra
     branches stopped LLVM unswitching and vectorizing the other loops (the channels-last pass
     along W took 4.4 ms against 1.9)."""
-    P, L, Q = v.shape[1], v.shape[2], v.shape[3]
+    L, Q = v.shape[2], v.shape[3]
     O = y.shape[2]
     per_plane = starts.shape[0] > 1
     for r in range(r0, r1):
-        b = r // P
-        p = r - b * P
-        row = b if per_plane else 0
-        src = v[b, p]
-        dst = y[b, p]
+        b, p, row, src, dst = _box_row(v, y, r, per_plane)
         if Q == 1:
             s1 = src.reshape(L)
             c1 = c[b, p].reshape(L)
@@ -160,15 +161,11 @@ def _axis_max_any(v, c, y, idx, starts, sizes, mult, r0, r1):
 
 @njit(cache=_CACHE, nogil=True)
 def _axis_sum(v, y, starts, sizes, r0, r1):
-    P, L, Q = v.shape[1], v.shape[2], v.shape[3]
+    L, Q = v.shape[2], v.shape[3]
     O = y.shape[2]
     per_plane = starts.shape[0] > 1
     for r in range(r0, r1):
-        b = r // P
-        p = r - b * P
-        row = b if per_plane else 0
-        src = v[b, p]
-        dst = y[b, p]
+        b, p, row, src, dst = _box_row(v, y, r, per_plane)
         if Q == 1:
             s1 = src.reshape(L)
             d1 = dst.reshape(O)
